@@ -1,0 +1,784 @@
+
+/*
+ * Copyright (C) qbsync authors
+ */
+
+
+#include "ngx_http_qbsync_module.h"
+#include "ngx_http_qbsync_gate.h"
+#include "ngx_http_qbsync_zone.h"
+#include "ngx_http_qbsync_body.h"
+#include "ngx_http_qbsync_reply.h"
+#include "qbsync_event.h"
+#include "qbsync_json.h"
+
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_uint_t                   status;
+    const char                  *message;
+} ngx_http_qbsync_outcome_t;
+
+
+typedef struct {
+    ngx_http_qbsync_outcome_e    outcome;
+
+    /* what the gate answers when the phases run it again */
+    ngx_int_t                    phase_rc;
+
+    ngx_shm_zone_t              *shm_zone;
+    ngx_msec_t                   idempotency_ttl;
+    ngx_http_qbsync_key_t        key;
+    ngx_str_t                    event_type;
+
+    qbsync_signature_header_t    signature;
+
+    unsigned                     decided:1;
+    unsigned                     holds_key:1;
+} ngx_http_qbsync_gate_ctx_t;
+
+
+static ngx_http_qbsync_gate_ctx_t *ngx_http_qbsync_gate_get_ctx(
+    ngx_http_request_t *r);
+static ngx_http_qbsync_gate_ctx_t *ngx_http_qbsync_gate_create_ctx(
+    ngx_http_request_t *r);
+static void ngx_http_qbsync_gate_cleanup(void *data);
+static ngx_http_qbsync_outcome_e ngx_http_qbsync_gate_check_headers(
+    ngx_http_request_t *r, ngx_http_qbsync_loc_conf_t *qlcf,
+    ngx_http_qbsync_gate_ctx_t *ctx);
+static ngx_uint_t ngx_http_qbsync_is_json(ngx_table_elt_t *content_type);
+static ngx_table_elt_t *ngx_http_qbsync_find_header(ngx_http_request_t *r,
+    ngx_str_t *name);
+static void ngx_http_qbsync_gate_body_handler(ngx_http_request_t *r);
+static ngx_http_qbsync_outcome_e ngx_http_qbsync_gate_check_body(
+    ngx_http_request_t *r, ngx_http_qbsync_loc_conf_t *qlcf,
+    ngx_http_qbsync_gate_ctx_t *ctx, qbsync_event_t *event);
+static ngx_http_qbsync_outcome_e ngx_http_qbsync_gate_acquire(
+    ngx_http_request_t *r, ngx_http_qbsync_loc_conf_t *qlcf,
+    ngx_http_qbsync_gate_ctx_t *ctx, time_t *retry_after);
+static ngx_int_t ngx_http_qbsync_gate_answer(ngx_http_request_t *r,
+    ngx_http_qbsync_gate_ctx_t *ctx, const char *message, time_t retry_after);
+static void ngx_http_qbsync_gate_decide(ngx_http_request_t *r,
+    ngx_http_qbsync_gate_ctx_t *ctx, ngx_http_qbsync_loc_conf_t *qlcf,
+    ngx_http_qbsync_outcome_e outcome, const char *message);
+static ngx_int_t ngx_http_qbsync_gate_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_qbsync_event_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_qbsync_event_type_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_qbsync_verify_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static void ngx_http_qbsync_set_variable(ngx_http_variable_value_t *v,
+    ngx_str_t *value);
+
+
+/* indexed by ngx_http_qbsync_outcome_e */
+static ngx_http_qbsync_outcome_t  ngx_http_qbsync_outcomes[] = {
+
+    { ngx_string("verified"), NGX_HTTP_OK, NULL },
+
+    { ngx_string("duplicate"), NGX_HTTP_OK, NULL },
+
+    { ngx_string("in_progress"), NGX_HTTP_CONFLICT,
+      "another delivery of this event is being processed; retry later" },
+
+    { ngx_string("zone_full"), NGX_HTTP_SERVICE_UNAVAILABLE,
+      "every idempotency key is in flight; retry later" },
+
+    { ngx_string("method_not_allowed"), NGX_HTTP_NOT_ALLOWED,
+      "webhook deliveries must be POST requests" },
+
+    { ngx_string("unsupported_media_type"), NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+      "webhook deliveries must have Content-Type: application/json" },
+
+    { ngx_string("missing_signature"), NGX_HTTP_BAD_REQUEST,
+      "the Stripe-Signature header is missing or empty" },
+
+    { ngx_string("malformed_signature"), NGX_HTTP_BAD_REQUEST,
+      "the Stripe-Signature header needs one decimal t and key=value "
+      "elements" },
+
+    { ngx_string("no_v1_signature"), NGX_HTTP_BAD_REQUEST,
+      "the Stripe-Signature header has no v1 signature of 64 hex digits" },
+
+    { ngx_string("timestamp_out_of_tolerance"), NGX_HTTP_BAD_REQUEST,
+      "the signature timestamp is outside the tolerance" },
+
+    { ngx_string("signature_mismatch"), NGX_HTTP_BAD_REQUEST,
+      "no v1 signature matches the body for any endpoint secret" },
+
+    { ngx_string("invalid_json"), NGX_HTTP_BAD_REQUEST,
+      "the body is not valid JSON" },
+
+    { ngx_string("invalid_event"), NGX_HTTP_BAD_REQUEST,
+      "the body is not a Stripe event" },
+
+    { ngx_string("internal_error"), NGX_HTTP_INTERNAL_SERVER_ERROR,
+      "the webhook could not be processed; retry later" }
+};
+
+
+static ngx_http_variable_t  ngx_http_qbsync_gate_vars[] = {
+
+    { ngx_string("qbsync_event_id"), NULL,
+      ngx_http_qbsync_event_id_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("qbsync_event_type"), NULL,
+      ngx_http_qbsync_event_type_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("qbsync_verify_status"), NULL,
+      ngx_http_qbsync_verify_status_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_str_t  ngx_http_qbsync_stripe_signature =
+    ngx_string("Stripe-Signature");
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+
+ngx_int_t
+ngx_http_qbsync_gate_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_qbsync_gate_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_qbsync_gate_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    /*
+     * The precontent phase runs after the whole access phase, so allow,
+     * deny and auth_basic have had their say before any HMAC is spent.
+     */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_qbsync_gate_handler;
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_qbsync_gate_header_filter;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_qbsync_gate_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_http_qbsync_outcome_e    outcome;
+    ngx_http_qbsync_gate_ctx_t  *ctx;
+    ngx_http_qbsync_loc_conf_t  *qlcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_qbsync_gate_get_ctx(r);
+
+    if (ctx) {
+        return ctx->phase_rc;
+    }
+
+    qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qbsync_module);
+
+    if (!qlcf->verify) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_qbsync_gate_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->phase_rc = NGX_DONE;
+
+    outcome = ngx_http_qbsync_gate_check_headers(r, qlcf, ctx);
+
+    if (outcome != NGX_HTTP_QBSYNC_VERIFIED) {
+        ngx_http_qbsync_gate_decide(r, ctx, qlcf, outcome, NULL);
+
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ngx_http_finalize_request(r,
+                                  ngx_http_qbsync_gate_answer(r, ctx, NULL, 0));
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_qbsync_gate_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
+static ngx_http_qbsync_gate_ctx_t *
+ngx_http_qbsync_gate_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_qbsync_gate_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_qbsync_module);
+
+    if (ctx == NULL && (r->internal || r->filter_finalize)) {
+
+        /*
+         * An internal redirect clears module contexts; the cleanup handler
+         * still holds ours, so the gate runs once per request and the key
+         * is settled by the response finally sent.
+         */
+
+        for (cln = r->pool->cleanup; cln; cln = cln->next) {
+            if (cln->handler == ngx_http_qbsync_gate_cleanup) {
+                ctx = cln->data;
+                break;
+            }
+        }
+    }
+
+    return ctx;
+}
+
+
+static ngx_http_qbsync_gate_ctx_t *
+ngx_http_qbsync_gate_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_qbsync_gate_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_qbsync_gate_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_qbsync_gate_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_qbsync_module);
+
+    return ctx;
+}
+
+
+/*
+ * A request that ends without a response header (the client went away,
+ * the worker is shutting down) gives its key back: Stripe will redeliver.
+ */
+
+static void
+ngx_http_qbsync_gate_cleanup(void *data)
+{
+    ngx_http_qbsync_gate_ctx_t  *ctx = data;
+
+    if (ctx->holds_key) {
+        ctx->holds_key = 0;
+        ngx_http_qbsync_key_release(ctx->shm_zone, &ctx->key,
+                                    ngx_cycle->log);
+    }
+}
+
+
+static ngx_http_qbsync_outcome_e
+ngx_http_qbsync_gate_check_headers(ngx_http_request_t *r,
+    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_gate_ctx_t *ctx)
+{
+    ngx_table_elt_t        *header;
+    qbsync_signature_rc_t   rc;
+
+    if (r->method != NGX_HTTP_POST) {
+        return NGX_HTTP_QBSYNC_METHOD_NOT_ALLOWED;
+    }
+
+    if (!ngx_http_qbsync_is_json(r->headers_in.content_type)) {
+        return NGX_HTTP_QBSYNC_UNSUPPORTED_MEDIA_TYPE;
+    }
+
+    header = ngx_http_qbsync_find_header(r, &ngx_http_qbsync_stripe_signature);
+
+    if (header == NULL) {
+        return NGX_HTTP_QBSYNC_MISSING_SIGNATURE;
+    }
+
+    rc = qbsync_signature_parse(header->value.data, header->value.len,
+                                &ctx->signature);
+
+    if (rc == QBSYNC_SIGNATURE_OK) {
+        /* a replay is refused here, before it costs an HMAC */
+        rc = qbsync_signature_check_time(&ctx->signature, ngx_time(),
+                                         qlcf->tolerance);
+    }
+
+    switch (rc) {
+
+    case QBSYNC_SIGNATURE_OK:
+        return NGX_HTTP_QBSYNC_VERIFIED;
+
+    case QBSYNC_SIGNATURE_MISSING:
+        return NGX_HTTP_QBSYNC_MISSING_SIGNATURE;
+
+    case QBSYNC_SIGNATURE_MALFORMED:
+        return NGX_HTTP_QBSYNC_MALFORMED_SIGNATURE;
+
+    case QBSYNC_SIGNATURE_NO_V1:
+        return NGX_HTTP_QBSYNC_NO_V1_SIGNATURE;
+
+    case QBSYNC_SIGNATURE_OUT_OF_TOLERANCE:
+        return NGX_HTTP_QBSYNC_TIMESTAMP_OUT_OF_TOLERANCE;
+
+    default:
+        return NGX_HTTP_QBSYNC_INTERNAL_ERROR;
+    }
+}
+
+
+/* "application/json", any case, optionally followed by parameters */
+
+static ngx_uint_t
+ngx_http_qbsync_is_json(ngx_table_elt_t *content_type)
+{
+    u_char  *p, *last;
+
+    if (content_type == NULL) {
+        return 0;
+    }
+
+    p = content_type->value.data;
+    last = p + content_type->value.len;
+
+    if ((size_t) (last - p) < sizeof("application/json") - 1
+        || ngx_strncasecmp(p, (u_char *) "application/json",
+                           sizeof("application/json") - 1)
+           != 0)
+    {
+        return 0;
+    }
+
+    for (p += sizeof("application/json") - 1; p < last; p++) {
+        if (*p == ';') {
+            return 1;
+        }
+
+        if (*p != ' ' && *p != '\t') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_qbsync_find_header(ngx_http_request_t *r, ngx_str_t *name)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+static void
+ngx_http_qbsync_gate_body_handler(ngx_http_request_t *r)
+{
+    time_t                       retry_after;
+    qbsync_event_t               event;
+    ngx_http_qbsync_outcome_e    outcome;
+    ngx_http_qbsync_gate_ctx_t  *ctx;
+    ngx_http_qbsync_loc_conf_t  *qlcf;
+
+    ctx = ngx_http_qbsync_gate_get_ctx(r);
+    qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qbsync_module);
+
+    retry_after = 0;
+
+    outcome = ngx_http_qbsync_gate_check_body(r, qlcf, ctx, &event);
+
+    if (outcome == NGX_HTTP_QBSYNC_VERIFIED) {
+        outcome = ngx_http_qbsync_gate_acquire(r, qlcf, ctx, &retry_after);
+    }
+
+    ngx_http_qbsync_gate_decide(r, ctx, qlcf, outcome, event.message);
+
+    if (outcome == NGX_HTTP_QBSYNC_VERIFIED) {
+        ctx->phase_rc = NGX_DECLINED;
+
+        /* the backend reads the same body: proxy_pass, mirror */
+        r->preserve_body = 1;
+
+        r->write_event_handler = ngx_http_core_run_phases;
+        ngx_http_core_run_phases(r);
+        return;
+    }
+
+    ngx_http_finalize_request(r,
+                              ngx_http_qbsync_gate_answer(r, ctx,
+                                                          event.message,
+                                                          retry_after));
+}
+
+
+/* Signature first: a forged body is never parsed. */
+
+static ngx_http_qbsync_outcome_e
+ngx_http_qbsync_gate_check_body(ngx_http_request_t *r,
+    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_gate_ctx_t *ctx,
+    qbsync_event_t *event)
+{
+    size_t                   nchunks;
+    qbsync_chunk_t          *chunks;
+    qbsync_event_rc_t        erc;
+    qbsync_signature_rc_t    src;
+
+    event->message[0] = '\0';
+
+    if (ngx_http_qbsync_body_chunks(r, &chunks, &nchunks) != NGX_OK) {
+        return NGX_HTTP_QBSYNC_INTERNAL_ERROR;
+    }
+
+    src = qbsync_signature_verify(&ctx->signature, qlcf->secrets->elts,
+                                  qlcf->secrets->nelts, chunks, nchunks);
+
+    if (src == QBSYNC_SIGNATURE_MISMATCH) {
+        return NGX_HTTP_QBSYNC_SIGNATURE_MISMATCH;
+    }
+
+    if (src != QBSYNC_SIGNATURE_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "qbsync: HMAC computation failed");
+        return NGX_HTTP_QBSYNC_INTERNAL_ERROR;
+    }
+
+    erc = qbsync_event_parse(chunks, nchunks, event);
+
+    switch (erc) {
+
+    case QBSYNC_EVENT_OK:
+        event->message[0] = '\0';
+        break;
+
+    case QBSYNC_EVENT_INVALID_JSON:
+        return NGX_HTTP_QBSYNC_INVALID_JSON;
+
+    case QBSYNC_EVENT_INVALID:
+        return NGX_HTTP_QBSYNC_INVALID_EVENT;
+
+    default:
+        return NGX_HTTP_QBSYNC_INTERNAL_ERROR;
+    }
+
+    ctx->key.event_id.data = ngx_pnalloc(r->pool,
+                                         event->id_len + event->type_len);
+    if (ctx->key.event_id.data == NULL) {
+        return NGX_HTTP_QBSYNC_INTERNAL_ERROR;
+    }
+
+    ctx->key.event_id.len = event->id_len;
+    ngx_memcpy(ctx->key.event_id.data, event->id, event->id_len);
+
+    ctx->event_type.data = ctx->key.event_id.data + event->id_len;
+    ctx->event_type.len = event->type_len;
+    ngx_memcpy(ctx->event_type.data, event->type, event->type_len);
+
+    return NGX_HTTP_QBSYNC_VERIFIED;
+}
+
+
+static ngx_http_qbsync_outcome_e
+ngx_http_qbsync_gate_acquire(ngx_http_request_t *r,
+    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_gate_ctx_t *ctx,
+    time_t *retry_after)
+{
+    ngx_http_qbsync_key_rc_e  rc;
+
+    ctx->shm_zone = qlcf->shm_zone;
+    ctx->idempotency_ttl = (ngx_msec_t) qlcf->idempotency_ttl * 1000;
+    ctx->key.endpoint = qlcf->endpoint;
+
+    rc = ngx_http_qbsync_key_acquire(qlcf->shm_zone, &ctx->key,
+                                     (ngx_msec_t) qlcf->inflight_lease * 1000,
+                                     retry_after);
+
+    switch (rc) {
+
+    case NGX_HTTP_QBSYNC_KEY_ACQUIRED:
+        ctx->holds_key = 1;
+        return NGX_HTTP_QBSYNC_VERIFIED;
+
+    case NGX_HTTP_QBSYNC_KEY_DUPLICATE:
+        return NGX_HTTP_QBSYNC_DUPLICATE;
+
+    case NGX_HTTP_QBSYNC_KEY_IN_PROGRESS:
+        return NGX_HTTP_QBSYNC_IN_PROGRESS;
+
+    default: /* NGX_HTTP_QBSYNC_KEY_ZONE_FULL */
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "qbsync_zone \"%V\" has no room: every key is in "
+                      "flight", &qlcf->shm_zone->shm.name);
+        return NGX_HTTP_QBSYNC_ZONE_FULL;
+    }
+}
+
+
+/* Records the outcome for the variables, the counters and the log. */
+
+static void
+ngx_http_qbsync_gate_decide(ngx_http_request_t *r,
+    ngx_http_qbsync_gate_ctx_t *ctx, ngx_http_qbsync_loc_conf_t *qlcf,
+    ngx_http_qbsync_outcome_e outcome, const char *message)
+{
+    ngx_http_qbsync_outcome_t  *o;
+
+    ctx->outcome = outcome;
+    ctx->decided = 1;
+
+    ngx_http_qbsync_count(qlcf->shm_zone, outcome);
+
+    o = &ngx_http_qbsync_outcomes[outcome];
+
+    if (ctx->key.event_id.len) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "qbsync: event \"%V\" (%V): %V",
+                      &ctx->key.event_id, &ctx->event_type, &o->name);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "qbsync: webhook refused: %V: %s", &o->name,
+                  (message && message[0]) ? message : o->message);
+}
+
+
+static ngx_int_t
+ngx_http_qbsync_gate_answer(ngx_http_request_t *r,
+    ngx_http_qbsync_gate_ctx_t *ctx, const char *message, time_t retry_after)
+{
+    u_char                     *body;
+    size_t                      len;
+    ngx_str_t                   name, value;
+    ngx_http_qbsync_outcome_t  *o;
+
+    o = &ngx_http_qbsync_outcomes[ctx->outcome];
+
+    switch (ctx->outcome) {
+
+    case NGX_HTTP_QBSYNC_DUPLICATE:
+        len = sizeof("{\"duplicate\":true,\"event\":\"\"}")
+              + 6 * ctx->key.event_id.len;
+
+        body = ngx_pnalloc(r->pool, len);
+        if (body == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        len = qbsync_json_duplicate(body, len,
+                                    (char *) ctx->key.event_id.data,
+                                    ctx->key.event_id.len);
+        if (len == 0) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_qbsync_reply_json(r, NGX_HTTP_OK, body, len);
+
+    case NGX_HTTP_QBSYNC_METHOD_NOT_ALLOWED:
+        ngx_str_set(&name, "Allow");
+        ngx_str_set(&value, "POST");
+
+        if (ngx_http_qbsync_set_header(r, &name, &value) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        break;
+
+    case NGX_HTTP_QBSYNC_IN_PROGRESS:
+    case NGX_HTTP_QBSYNC_ZONE_FULL:
+        if (ngx_http_qbsync_set_retry_after(r, retry_after) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+    if (message == NULL || message[0] == '\0') {
+        message = o->message;
+    }
+
+    return ngx_http_qbsync_reply_error(r, o->status, (char *) o->name.data,
+                                       message);
+}
+
+
+/*
+ * The key is settled as soon as the status is known, not in the log phase:
+ * a redelivery arriving right after the answer already sees it done.
+ */
+
+static ngx_int_t
+ngx_http_qbsync_gate_header_filter(ngx_http_request_t *r)
+{
+    ngx_uint_t                   status;
+    ngx_http_qbsync_gate_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_qbsync_gate_get_ctx(r);
+
+    if (ctx == NULL || !ctx->holds_key) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx->holds_key = 0;
+    status = r->headers_out.status;
+
+    if (status >= NGX_HTTP_OK && status < NGX_HTTP_SPECIAL_RESPONSE) {
+        ngx_http_qbsync_key_complete(ctx->shm_zone, &ctx->key,
+                                     ctx->idempotency_ttl,
+                                     r->connection->log);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "qbsync: event \"%V\" answered %ui: released for "
+                      "redelivery", &ctx->key.event_id, status);
+
+        ngx_http_qbsync_key_release(ctx->shm_zone, &ctx->key,
+                                    r->connection->log);
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_qbsync_event_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_qbsync_gate_ctx_t  *ctx;
+
+    ctx = ngx_http_qbsync_gate_get_ctx(r->main);
+
+    if (ctx == NULL || ctx->key.event_id.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_http_qbsync_set_variable(v, &ctx->key.event_id);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qbsync_event_type_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_qbsync_gate_ctx_t  *ctx;
+
+    ctx = ngx_http_qbsync_gate_get_ctx(r->main);
+
+    if (ctx == NULL || ctx->event_type.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_http_qbsync_set_variable(v, &ctx->event_type);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qbsync_verify_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_qbsync_gate_ctx_t  *ctx;
+
+    ctx = ngx_http_qbsync_gate_get_ctx(r->main);
+
+    if (ctx == NULL || !ctx->decided) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_http_qbsync_set_variable(v,
+                                 &ngx_http_qbsync_outcomes[ctx->outcome].name);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_qbsync_set_variable(ngx_http_variable_value_t *v, ngx_str_t *value)
+{
+    v->len = value->len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = value->data;
+}

@@ -1,0 +1,54 @@
+
+/*
+ * Copyright (C) qbsync authors
+ */
+
+
+#ifndef _QBSYNC_EVENT_H_INCLUDED_
+#define _QBSYNC_EVENT_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qbsync_chunk.h"
+
+
+/* Stripe's ids are about 30 characters; anything far longer is not one. */
+#define QBSYNC_EVENT_ID_MAX       255
+#define QBSYNC_EVENT_TYPE_MAX     255
+#define QBSYNC_EVENT_MESSAGE_MAX  160
+
+
+typedef enum {
+    QBSYNC_EVENT_OK = 0,
+    QBSYNC_EVENT_INVALID_JSON,
+    QBSYNC_EVENT_INVALID,
+    QBSYNC_EVENT_ERROR
+} qbsync_event_rc_t;
+
+
+typedef struct {
+    char      id[QBSYNC_EVENT_ID_MAX + 1];
+    size_t    id_len;
+    char      type[QBSYNC_EVENT_TYPE_MAX + 1];
+    size_t    type_len;
+    int64_t   created;
+
+    /* why the body was refused, for the client; NUL-terminated */
+    char      message[QBSYNC_EVENT_MESSAGE_MAX];
+} qbsync_event_t;
+
+
+/*
+ * Streams the body through yajl and checks the members we use: "id"
+ * (evt_...), "type", "created" (an integer), "data" and "data.object"
+ * (objects).  INVALID_JSON and INVALID leave the reason in
+ * event->message; id, type and created are meaningful on OK only.  ERROR
+ * means memory ran out.
+ */
+qbsync_event_rc_t qbsync_event_parse(const qbsync_chunk_t *body,
+    size_t nchunks, qbsync_event_t *event);
+
+
+#endif /* _QBSYNC_EVENT_H_INCLUDED_ */

@@ -1,0 +1,29 @@
+
+/*
+ * Copyright (C) qbsync authors
+ */
+
+
+#ifndef _QBSYNC_JSON_H_INCLUDED_
+#define _QBSYNC_JSON_H_INCLUDED_
+
+
+#include <stddef.h>
+
+
+/*
+ * Response bodies, written into the caller's buffer.  Each returns the
+ * number of bytes written, or 0 if the body does not fit, a string is not
+ * valid UTF-8, or memory runs out.  Nothing is NUL-terminated.
+ */
+
+/* {"error":"<code>","message":"<message>"} */
+size_t qbsync_json_error(unsigned char *buf, size_t size, const char *code,
+    const char *message);
+
+/* {"duplicate":true,"event":"<event_id>"} */
+size_t qbsync_json_duplicate(unsigned char *buf, size_t size,
+    const char *event_id, size_t id_len);
+
+
+#endif /* _QBSYNC_JSON_H_INCLUDED_ */

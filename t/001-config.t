@@ -1,0 +1,148 @@
+# Mistakes in the configuration stop nginx from starting, instead of
+# leaving a webhook location that lets everything through or nothing.
+
+use Test::Nginx::Socket 'no_plan';
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a working configuration starts
+--- http_config
+    qbsync_zone qbsync:1m;
+    qbsync_zone other:64k;
+--- config
+    location = /stripe/webhook {
+        qbsync_verify zone=other;
+        qbsync_webhook_secret whsec_qbsync_test_secret;
+        qbsync_webhook_tolerance 5m;
+        qbsync_idempotency_ttl 4d;
+        qbsync_inflight_lease 90s;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend;
+    }
+    location = /backend { return 200 "backend\n"; }
+--- request
+GET /backend
+--- response_body
+backend
+
+
+
+=== TEST 2: qbsync_verify without any qbsync_zone
+--- config
+    location = /stripe/webhook {
+        qbsync_verify on;
+        qbsync_webhook_secret whsec_qbsync_test_secret;
+    }
+--- must_die
+
+
+
+=== TEST 3: qbsync_verify naming an unknown zone
+--- http_config
+    qbsync_zone qbsync:1m;
+--- config
+    location = /stripe/webhook {
+        qbsync_verify zone=missing;
+        qbsync_webhook_secret whsec_qbsync_test_secret;
+    }
+--- must_die
+
+
+
+=== TEST 4: qbsync_verify without a secret
+--- http_config
+    qbsync_zone qbsync:1m;
+--- config
+    location = /stripe/webhook {
+        qbsync_verify on;
+    }
+--- must_die
+
+
+
+=== TEST 5: a zone smaller than eight pages
+--- http_config
+    qbsync_zone qbsync:16k;
+--- must_die
+
+
+
+=== TEST 6: a zone without a size
+--- http_config
+    qbsync_zone qbsync;
+--- must_die
+
+
+
+=== TEST 7: the same zone declared twice
+--- http_config
+    qbsync_zone qbsync:1m;
+    qbsync_zone qbsync:1m;
+--- must_die
+
+
+
+=== TEST 8: an invalid qbsync_verify value
+--- http_config
+    qbsync_zone qbsync:1m;
+--- config
+    location = /stripe/webhook {
+        qbsync_verify yes;
+        qbsync_webhook_secret whsec_qbsync_test_secret;
+    }
+--- must_die
+
+
+
+=== TEST 9: a secret file that does not exist
+--- http_config
+    qbsync_zone qbsync:1m;
+--- config
+    location = /stripe/webhook {
+        qbsync_verify on;
+        qbsync_webhook_secret_file /nonexistent/stripe.secrets;
+    }
+--- must_die
+
+
+
+=== TEST 10: a secret file with only comments
+--- http_config
+    qbsync_zone qbsync:1m;
+--- config
+    location = /stripe/webhook {
+        qbsync_verify on;
+        qbsync_webhook_secret_file $TEST_NGINX_SERVER_ROOT/html/empty.secrets;
+    }
+--- user_files
+>>> empty.secrets
+# nothing here yet
+
+--- must_die
+
+
+
+=== TEST 11: a tolerance that is not a time
+--- http_config
+    qbsync_zone qbsync:1m;
+--- config
+    qbsync_webhook_tolerance soon;
+--- must_die
+
+
+
+=== TEST 12: a zero idempotency ttl
+--- http_config
+    qbsync_zone qbsync:1m;
+--- config
+    qbsync_idempotency_ttl 0;
+--- must_die
+
+
+
+=== TEST 13: qbsync_zone outside the http block's top level
+--- config
+    qbsync_zone qbsync:1m;
+--- must_die

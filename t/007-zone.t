@@ -1,0 +1,102 @@
+# A full zone evicts the oldest completed keys and goes on; only when
+# every key is in flight is a delivery refused, with 503 zone_full.
+#
+# The zone is the smallest allowed (8 pages) and the event ids the longest
+# allowed (255 bytes), so about 40 keys fit.
+
+use Test::Nginx::Socket 'no_plan';
+use lib 't/lib';
+use Qbsync::Stripe;
+use Qbsync::Backend;
+
+Qbsync::Backend::start();
+
+sub ::event_id { sprintf('evt_%04d', $_[0]) . ('k' x 247) }
+sub ::event { Qbsync::Stripe::event(id => ::event_id($_[0])) }
+
+our @Events = map { ::event($_) } 1 .. 60;
+
+worker_connections(1024);
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: filling the zone evicts the oldest done keys, warning once
+Sixty events, then the first again (evicted: it reaches the backend) and
+the last again (still known: a duplicate).
+--- http_config
+    qbsync_zone qbsync:32k;
+--- config
+    location = /stripe/webhook {
+        qbsync_verify on;
+        qbsync_webhook_secret whsec_qbsync_test_secret;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT/ok;
+    }
+--- pipelined_requests eval
+[ map({ "POST /stripe/webhook\n$_" } @::Events, $::Events[0], $::Events[-1]) ]
+--- more_headers eval
+[ map({ Qbsync::Stripe::headers($_) } @::Events, $::Events[0], $::Events[-1]) ]
+--- response_body eval
+[ ("backend\n") x 61,
+  '{"duplicate":true,"event":"' . ::event_id(60) . '"}' ]
+--- grep_error_log: is full: evicting the oldest completed event ids
+--- grep_error_log_out
+is full: evicting the oldest completed event ids
+--- timeout: 10
+
+
+
+=== TEST 2: when every key is in flight, a new event gets 503 zone_full
+45 deliveries to 45 endpoints (45 keys) wait on a slow backend; a 46th
+endpoint then finds no room.
+--- http_config
+    qbsync_zone qbsync:32k;
+--- config eval
+my $gates = join '', map { <<"_EOC_" } 1 .. 46;
+    location = /gate/$_ {
+        qbsync_verify on;
+        qbsync_webhook_secret whsec_qbsync_test_secret;
+        qbsync_inflight_lease 20s;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_BACKEND_PORT/delay/2000;
+    }
+_EOC_
+
+my $mirrors = join '', map { "        mirror /mirrored/$_;\n" } 1 .. 45;
+
+$gates . <<"_EOC_";
+    location = /fanout {
+$mirrors
+        mirror_request_body on;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/later;
+    }
+
+    location ~ ^/mirrored/(\\d+)\$ {
+        internal;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/gate/\$1;
+    }
+
+    location = /later {
+        auth_request /pause;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/gate/46;
+    }
+
+    location = /pause {
+        internal;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_BACKEND_PORT/delay/700;
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";
+    }
+_EOC_
+--- request eval: "POST /fanout\n$::Events[0]"
+--- more_headers eval: Qbsync::Stripe::headers($::Events[0])
+--- error_code: 503
+--- response_headers
+Retry-After: 20
+Content-Type: application/json
+--- response_body chomp
+{"error":"zone_full","message":"every idempotency key is in flight; retry later"}
+--- error_log
+has no room: every key is in flight
+--- timeout: 5
+--- wait: 2
