@@ -3,6 +3,14 @@
 
 use Test::Nginx::Socket 'no_plan';
 
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    if (defined $block->must_die && !defined $block->config) {
+        $block->set_value('config', '');
+    }
+});
+
 no_shuffle();
 run_tests();
 

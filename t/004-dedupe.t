@@ -70,6 +70,7 @@ _EOC_
     }
 });
 
+check_accum_error_log();
 no_shuffle();
 run_tests();
 

@@ -17,6 +17,7 @@ sub ::event { Qbsync::Stripe::event(id => ::event_id($_[0])) }
 our @Events = map { ::event($_) } 1 .. 60;
 
 worker_connections(1024);
+check_accum_error_log();
 no_shuffle();
 run_tests();
 
