@@ -54,7 +54,7 @@ endpoint then finds no room.
 --- http_config
     qbsync_zone qbsync:32k;
 --- config eval
-my $gates = join '', map { <<"_EOC_" } 1 .. 46;
+my $gates = CORE::join '', map { <<"_EOC_" } 1 .. 46;
     location = /gate/$_ {
         qbsync_verify on;
         qbsync_webhook_secret whsec_qbsync_test_secret;
@@ -63,7 +63,7 @@ my $gates = join '', map { <<"_EOC_" } 1 .. 46;
     }
 _EOC_
 
-my $mirrors = join '', map { "        mirror /mirrored/$_;\n" } 1 .. 45;
+my $mirrors = CORE::join '', map { "        mirror /mirrored/$_;\n" } 1 .. 45;
 
 $gates . <<"_EOC_";
     location = /fanout {

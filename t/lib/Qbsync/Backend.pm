@@ -104,6 +104,9 @@ sub answer {
 }
 
 END {
+    # keep the test's own exit status
+    local $?;
+
     if ($server_pid) {
         kill 'KILL', -$server_pid;
         waitpid $server_pid, 0;

@@ -15,7 +15,7 @@ use JSON::PP;
 
 our $Secret = 'whsec_qbsync_test_secret';
 
-my $json = JSON::PP->new->utf8(1)->canonical(1);
+my $json = JSON::PP->new->utf8(1)->canonical(1)->allow_nonref(1);
 
 sub fixture_dir {
     return File::Spec->catdir(dirname(__FILE__), '..', '..', 'fixtures',
@@ -36,7 +36,8 @@ sub product {
 }
 
 # A compact event body (no surrounding white space: Test::Nginx trims
-# request bodies, and the signature must cover the bytes sent).
+# request bodies, and the signature must cover the bytes sent), its
+# top-level fields in the order Stripe sends them: id first, type last.
 sub event {
     my (%o) = @_;
 
@@ -55,7 +56,11 @@ sub event {
     $event{data}{previous_attributes} = $o{previous_attributes}
         if $o{previous_attributes};
 
-    return $json->encode(\%event);
+    my @order = qw(id object api_version created data livemode
+                   pending_webhooks request type);
+
+    return '{' . join(',', map { $json->encode($_) . ':'
+                                 . $json->encode($event{$_}) } @order) . '}';
 }
 
 # About 1.8 KB, like a real product.updated with a few images, features
