@@ -17,6 +17,9 @@ typedef struct {
     ngx_str_t                    name;
     ngx_uint_t                   status;
     const char                  *message;
+
+    /* {"error": name, "message": message}, written once at startup */
+    ngx_str_t                    body;
 } ngx_http_qbsync_outcome_t;
 
 
@@ -38,6 +41,7 @@ typedef struct {
 } ngx_http_qbsync_gate_ctx_t;
 
 
+static ngx_int_t ngx_http_qbsync_gate_prepare_answers(void);
 static ngx_http_qbsync_gate_ctx_t *ngx_http_qbsync_gate_get_ctx(
     ngx_http_request_t *r);
 static ngx_http_qbsync_gate_ctx_t *ngx_http_qbsync_gate_create_ctx(
@@ -75,46 +79,58 @@ static void ngx_http_qbsync_set_variable(ngx_http_variable_value_t *v,
 /* indexed by ngx_http_qbsync_outcome_e */
 static ngx_http_qbsync_outcome_t  ngx_http_qbsync_outcomes[] = {
 
-    { ngx_string("verified"), NGX_HTTP_OK, NULL },
+    { ngx_string("verified"), NGX_HTTP_OK, NULL, ngx_null_string },
 
-    { ngx_string("duplicate"), NGX_HTTP_OK, NULL },
+    { ngx_string("duplicate"), NGX_HTTP_OK, NULL, ngx_null_string },
 
     { ngx_string("in_progress"), NGX_HTTP_CONFLICT,
-      "another delivery of this event is being processed; retry later" },
+      "another delivery of this event is being processed; retry later",
+      ngx_null_string },
 
     { ngx_string("zone_full"), NGX_HTTP_SERVICE_UNAVAILABLE,
-      "every idempotency key is in flight; retry later" },
+      "every idempotency key is in flight; retry later",
+      ngx_null_string },
 
     { ngx_string("method_not_allowed"), NGX_HTTP_NOT_ALLOWED,
-      "webhook deliveries must be POST requests" },
+      "webhook deliveries must be POST requests",
+      ngx_null_string },
 
     { ngx_string("unsupported_media_type"), NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-      "webhook deliveries must have Content-Type: application/json" },
+      "webhook deliveries must have Content-Type: application/json",
+      ngx_null_string },
 
     { ngx_string("missing_signature"), NGX_HTTP_BAD_REQUEST,
-      "the Stripe-Signature header is missing or empty" },
+      "the Stripe-Signature header is missing or empty",
+      ngx_null_string },
 
     { ngx_string("malformed_signature"), NGX_HTTP_BAD_REQUEST,
       "the Stripe-Signature header needs one decimal t and key=value "
-      "elements" },
+      "elements",
+      ngx_null_string },
 
     { ngx_string("no_v1_signature"), NGX_HTTP_BAD_REQUEST,
-      "the Stripe-Signature header has no v1 signature of 64 hex digits" },
+      "the Stripe-Signature header has no v1 signature of 64 hex digits",
+      ngx_null_string },
 
     { ngx_string("timestamp_out_of_tolerance"), NGX_HTTP_BAD_REQUEST,
-      "the signature timestamp is outside the tolerance" },
+      "the signature timestamp is outside the tolerance",
+      ngx_null_string },
 
     { ngx_string("signature_mismatch"), NGX_HTTP_BAD_REQUEST,
-      "no v1 signature matches the body for any endpoint secret" },
+      "no v1 signature matches the body for any endpoint secret",
+      ngx_null_string },
 
     { ngx_string("invalid_json"), NGX_HTTP_BAD_REQUEST,
-      "the body is not valid JSON" },
+      "the body is not valid JSON",
+      ngx_null_string },
 
     { ngx_string("invalid_event"), NGX_HTTP_BAD_REQUEST,
-      "the body is not a Stripe event" },
+      "the body is not a Stripe event",
+      ngx_null_string },
 
     { ngx_string("internal_error"), NGX_HTTP_INTERNAL_SERVER_ERROR,
-      "the webhook could not be processed; retry later" }
+      "the webhook could not be processed; retry later",
+      ngx_null_string }
 };
 
 
@@ -134,6 +150,10 @@ static ngx_http_variable_t  ngx_http_qbsync_gate_vars[] = {
 
       ngx_http_null_variable
 };
+
+
+/* the refusals' bodies never depend on the request: one copy serves all */
+static u_char  ngx_http_qbsync_answers[2048];
 
 
 static ngx_str_t  ngx_http_qbsync_stripe_signature =
@@ -168,6 +188,12 @@ ngx_http_qbsync_gate_init(ngx_conf_t *cf)
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
 
+    if (ngx_http_qbsync_gate_prepare_answers() != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "could not prepare the webhook answers");
+        return NGX_ERROR;
+    }
+
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
     /*
@@ -184,6 +210,39 @@ ngx_http_qbsync_gate_init(ngx_conf_t *cf)
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_qbsync_gate_header_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qbsync_gate_prepare_answers(void)
+{
+    u_char                     *p, *last;
+    size_t                      len;
+    ngx_http_qbsync_outcome_t  *o;
+
+    p = ngx_http_qbsync_answers;
+    last = p + sizeof(ngx_http_qbsync_answers);
+
+    for (o = ngx_http_qbsync_outcomes;
+         o < ngx_http_qbsync_outcomes + NGX_HTTP_QBSYNC_OUTCOMES;
+         o++)
+    {
+        if (o->message == NULL) {
+            continue;
+        }
+
+        len = qbsync_json_error(p, last - p, (char *) o->name.data,
+                                o->message);
+        if (len == 0) {
+            return NGX_ERROR;
+        }
+
+        o->body.data = p;
+        o->body.len = len;
+        p += len;
+    }
 
     return NGX_OK;
 }
@@ -665,7 +724,8 @@ ngx_http_qbsync_gate_answer(ngx_http_request_t *r,
     }
 
     if (message == NULL || message[0] == '\0') {
-        message = o->message;
+        return ngx_http_qbsync_reply_json(r, o->status, o->body.data,
+                                          o->body.len);
     }
 
     return ngx_http_qbsync_reply_error(r, o->status, (char *) o->name.data,
