@@ -1,18 +1,19 @@
 -- The requests of bench/run, for wrk.
 --
--- Fresh mode (QBSYNC_BENCH_TEMPLATE and QBSYNC_BENCH_SECRET set): every
--- request is a new Stripe event, signed the way Stripe signs: the body
--- template's placeholder id becomes a unique event id, t is the current
--- second, v1 = hex(HMAC-SHA256(secret, t "." body)) computed with OpenSSL
--- through LuaJIT's FFI.
+-- Fresh mode (QBSYNC_BENCH_TEMPLATE and QBSYNC_BENCH_SIGNATURES set): every
+-- request is a new Stripe event, pre-signed by bench/presign.c: the body
+-- template's placeholder id becomes evt_<run><index>, and the signatures
+-- file gives t and run on its first line, then the v1 of each index.
+-- Signing here, in wrk's one thread, would make wrk the bottleneck.
 --
 -- Fixed mode (QBSYNC_BENCH_BODY, and QBSYNC_BENCH_SIGNATURE unless empty):
 -- the same request every time: a bare POST, a forged delivery or a
 -- duplicate.
 --
--- Answers other than QBSYNC_BENCH_EXPECT (default 200) are counted per
--- thread and reported at the end, so that a run measuring the wrong path
--- shows it.
+-- Running out of pre-signed events is reported at the end ("events
+-- reused"): the run would then measure duplicates.  wrk itself counts the
+-- answers that are not 2xx; no response() callback here, it would cost
+-- wrk more than nginx spends on some requests.
 
 local template_file = os.getenv("QBSYNC_BENCH_TEMPLATE")
 
@@ -25,55 +26,42 @@ end
 
 local make_request
 
+reused = 0
+
 if template_file then
-    local ffi = require("ffi")
-
-    ffi.cdef[[
-    typedef struct evp_md_st EVP_MD;
-    const EVP_MD *EVP_sha256(void);
-    unsigned char *HMAC(const EVP_MD *evp_md, const void *key, int key_len,
-                        const unsigned char *d, size_t n, unsigned char *md,
-                        unsigned int *md_len);
-    ]]
-
-    local crypto = ffi.load("crypto.so.3")
-    local sha256 = crypto.EVP_sha256()
-    local mac = ffi.new("unsigned char[32]")
-    local mac_len = ffi.new("unsigned int[1]")
-    local secret = os.getenv("QBSYNC_BENCH_SECRET")
-
     local placeholder = "evt_XXXXXXXXXXXXXXXXXXXXXXXX"
     local before, after = read(template_file):match("^(.-)" .. placeholder
                                                     .. "(.*)$")
     assert(before, "the template has no placeholder id")
 
-    local hex = {}
-    for i = 0, 255 do
-        hex[i] = string.format("%02x", i)
+    local lines = io.lines(os.getenv("QBSYNC_BENCH_SIGNATURES"))
+    local t, run = lines():match("^(%d+) (%x+)$")
+    local signatures = {}
+
+    for signature in lines do
+        signatures[#signatures + 1] = signature
     end
 
-    local digits = {}
-    local sequence = 0
-    local run = string.format("%08x", os.time() % 0x100000000)
+    local index = 0
+    local head
+    local length = "\r\nContent-Length: " .. (#before + #placeholder + #after)
+                   .. "\r\n\r\n"
 
+    -- one concatenation a request: the body's length never changes
     make_request = function()
-        sequence = sequence + 1
-
-        local body = before .. string.format("evt_%s%016x", run, sequence)
-                     .. after
-        local t = tostring(os.time())
-        local signed = t .. "." .. body
-
-        crypto.HMAC(sha256, secret, #secret, signed, #signed, mac, mac_len)
-
-        for i = 0, 31 do
-            digits[i + 1] = hex[mac[i]]
+        if index < #signatures then
+            index = index + 1
+        else
+            reused = reused + 1
         end
 
-        return wrk.format("POST", nil, {
-            ["Content-Type"] = "application/json",
-            ["Stripe-Signature"] = "t=" .. t .. ",v1=" .. table.concat(digits),
-        }, body)
+        head = head or ("POST " .. wrk.path .. " HTTP/1.1\r\nHost: "
+                        .. wrk.host
+                        .. "\r\nContent-Type: application/json"
+                        .. "\r\nStripe-Signature: t=" .. t .. ",v1=")
+
+        return head .. signatures[index] .. length .. before
+               .. string.format("evt_%s%016x", run, index) .. after
     end
 
 else
@@ -98,27 +86,18 @@ function request()
     return make_request()
 end
 
-expected = tonumber(os.getenv("QBSYNC_BENCH_EXPECT") or "200")
-unexpected = 0
-
 local threads = {}
 
 function setup(thread)
     table.insert(threads, thread)
 end
 
-function response(status, headers, body)
-    if status ~= expected then
-        unexpected = unexpected + 1
-    end
-end
-
 function done(summary, latency, requests)
     local total = 0
 
     for _, thread in ipairs(threads) do
-        total = total + thread:get("unexpected")
+        total = total + thread:get("reused")
     end
 
-    io.write(string.format("unexpected answers: %d\n", total))
+    io.write(string.format("events reused: %d\n", total))
 end
