@@ -7,10 +7,8 @@
 #include "ngx_http_qbsync_module.h"
 #include "ngx_http_qbsync_zone.h"
 #include "ngx_http_qbsync_gate.h"
-
-
-/* A secrets file holds a few lines; anything larger is the wrong file. */
-#define NGX_HTTP_QBSYNC_SECRET_FILE_MAX  65536
+#include "ngx_http_qbsync_webhook.h"
+#include "ngx_http_qbsync_secrets.h"
 
 
 static ngx_int_t ngx_http_qbsync_add_variables(ngx_conf_t *cf);
@@ -19,29 +17,63 @@ static void *ngx_http_qbsync_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_qbsync_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_qbsync_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static char *ngx_http_qbsync_merge_webhook(ngx_conf_t *cf,
+    ngx_http_qbsync_loc_conf_t *conf);
 static char *ngx_http_qbsync_resolve_zone(ngx_conf_t *cf,
     ngx_http_qbsync_loc_conf_t *conf);
+static char *ngx_http_qbsync_bind(ngx_conf_t *cf, ngx_array_t *bindings,
+    ngx_str_t *name, ngx_shm_zone_t *shm_zone, const char *what);
 static uint32_t ngx_http_qbsync_endpoint(ngx_conf_t *cf);
 static char *ngx_http_qbsync_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_qbsync_verify(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_qbsync_mode(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_qbsync_webhook_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_qbsync_webhook_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static char *ngx_http_qbsync_read_secret_file(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_http_qbsync_loc_conf_t *qlcf, ngx_str_t *contents);
-static char *ngx_http_qbsync_add_secrets(ngx_conf_t *cf,
-    ngx_http_qbsync_loc_conf_t *qlcf, ngx_str_t *contents, ngx_str_t *name);
-static char *ngx_http_qbsync_add_secret(ngx_conf_t *cf,
-    ngx_http_qbsync_loc_conf_t *qlcf, u_char *secret, size_t len);
+static char *ngx_http_qbsync_add_secret(ngx_conf_t *cf, u_char *secret,
+    size_t len, void *data);
 static void ngx_http_qbsync_free_key(void *data);
+static char *ngx_http_qbsync_quickbooks(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qbsync_oauth(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qbsync_basic_auth(ngx_conf_t *cf, u_char *secret,
+    size_t len, void *data);
+static char *ngx_http_qbsync_item(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qbsync_stripe(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qbsync_bearer(ngx_conf_t *cf, u_char *secret,
+    size_t len, void *data);
+static char *ngx_http_qbsync_prefix(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *prefix);
+static ngx_int_t ngx_http_qbsync_param(ngx_str_t *arg, const char *name,
+    ngx_str_t *value);
 static char *ngx_http_qbsync_positive(ngx_conf_t *cf, void *post, void *data);
+
+
+typedef struct {
+    ngx_str_t                    client_id;
+    ngx_str_t                   *authorization;
+} ngx_http_qbsync_basic_auth_t;
 
 
 static ngx_conf_post_t  ngx_http_qbsync_positive_post = {
     ngx_http_qbsync_positive
+};
+
+
+static ngx_int_t  ngx_http_qbsync_verify_mode = NGX_HTTP_QBSYNC_VERIFY;
+static ngx_int_t  ngx_http_qbsync_webhook_mode = NGX_HTTP_QBSYNC_WEBHOOK;
+
+
+static ngx_conf_enum_t  ngx_http_qbsync_livemodes[] = {
+    { ngx_string("any"), NGX_HTTP_QBSYNC_LIVEMODE_ANY },
+    { ngx_string("live"), NGX_HTTP_QBSYNC_LIVEMODE_LIVE },
+    { ngx_string("test"), NGX_HTTP_QBSYNC_LIVEMODE_TEST },
+    { ngx_null_string, 0 }
 };
 
 
@@ -56,10 +88,17 @@ static ngx_command_t  ngx_http_qbsync_commands[] = {
 
     { ngx_string("qbsync_verify"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_qbsync_verify,
+      ngx_http_qbsync_mode,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
-      NULL },
+      &ngx_http_qbsync_verify_mode },
+
+    { ngx_string("qbsync_webhook"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_qbsync_mode,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      &ngx_http_qbsync_webhook_mode },
 
     { ngx_string("qbsync_webhook_secret"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -95,6 +134,41 @@ static ngx_command_t  ngx_http_qbsync_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_qbsync_loc_conf_t, inflight_lease),
       &ngx_http_qbsync_positive_post },
+
+    { ngx_string("qbsync_quickbooks"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE23,
+      ngx_http_qbsync_quickbooks,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qbsync_oauth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE4,
+      ngx_http_qbsync_oauth,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qbsync_item"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE4,
+      ngx_http_qbsync_item,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qbsync_stripe"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_qbsync_stripe,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qbsync_livemode"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_qbsync_loc_conf_t, livemode),
+      &ngx_http_qbsync_livemodes },
 
       ngx_null_command
 };
@@ -166,7 +240,13 @@ ngx_http_qbsync_create_main_conf(ngx_conf_t *cf)
     }
 
     if (ngx_array_init(&qmcf->zones, cf->pool, 1, sizeof(ngx_shm_zone_t *))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_array_init(&qmcf->realms, cf->pool, 1,
+                          sizeof(ngx_http_qbsync_binding_t))
+           != NGX_OK
+        || ngx_array_init(&qmcf->token_files, cf->pool, 1,
+                          sizeof(ngx_http_qbsync_binding_t))
+           != NGX_OK)
     {
         return NULL;
     }
@@ -192,12 +272,17 @@ ngx_http_qbsync_create_loc_conf(ngx_conf_t *cf)
      *     conf->shm_zone = NULL;
      *     conf->secrets = NULL;
      *     conf->endpoint = 0;
+     *     conf->quickbooks = NULL;
+     *     conf->oauth = NULL;
+     *     conf->item = NULL;
+     *     conf->stripe = NULL;
      */
 
-    conf->verify = NGX_CONF_UNSET;
+    conf->mode = NGX_CONF_UNSET;
     conf->tolerance = NGX_CONF_UNSET;
     conf->idempotency_ttl = NGX_CONF_UNSET;
     conf->inflight_lease = NGX_CONF_UNSET;
+    conf->livemode = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -211,8 +296,9 @@ ngx_http_qbsync_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_http_core_loc_conf_t  *clcf;
 
-    if (conf->verify == NGX_CONF_UNSET) {
-        conf->verify = (prev->verify == NGX_CONF_UNSET) ? 0 : prev->verify;
+    if (conf->mode == NGX_CONF_UNSET) {
+        conf->mode = (prev->mode == NGX_CONF_UNSET) ? NGX_HTTP_QBSYNC_OFF
+                                                    : prev->mode;
         conf->zone_name = prev->zone_name;
     }
 
@@ -229,24 +315,104 @@ ngx_http_qbsync_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_sec_value(conf->inflight_lease, prev->inflight_lease, 60);
 
+    if (conf->quickbooks == NULL) {
+        conf->quickbooks = prev->quickbooks;
+    }
+
+    if (conf->oauth == NULL) {
+        conf->oauth = prev->oauth;
+    }
+
+    if (conf->item == NULL) {
+        conf->item = prev->item;
+    }
+
+    if (conf->stripe == NULL) {
+        conf->stripe = prev->stripe;
+    }
+
+    ngx_conf_merge_uint_value(conf->livemode, prev->livemode,
+                              NGX_HTTP_QBSYNC_LIVEMODE_ANY);
+
     conf->endpoint = ngx_http_qbsync_endpoint(cf);
 
-    if (!conf->verify) {
+    if (conf->mode == NGX_HTTP_QBSYNC_OFF) {
+        return NGX_CONF_OK;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (conf->mode == NGX_HTTP_QBSYNC_WEBHOOK && clcf->handler != NULL
+        && clcf->handler != ngx_http_qbsync_webhook_handler)
+    {
+        /*
+         * An inherited qbsync_webhook leaves alone the locations that have
+         * a content handler of their own, the internal proxy locations to
+         * QuickBooks among them.
+         */
+        conf->mode = NGX_HTTP_QBSYNC_OFF;
         return NGX_CONF_OK;
     }
 
     if (conf->secrets == NULL) {
-        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"qbsync_verify\" is on in location \"%V\" "
-                           "but no \"qbsync_webhook_secret\" or "
+                           "\"%s\" is on in location \"%V\" but no "
+                           "\"qbsync_webhook_secret\" or "
                            "\"qbsync_webhook_secret_file\" applies there",
+                           conf->mode == NGX_HTTP_QBSYNC_WEBHOOK
+                           ? "qbsync_webhook" : "qbsync_verify",
                            &clcf->name);
         return NGX_CONF_ERROR;
     }
 
-    return ngx_http_qbsync_resolve_zone(cf, conf);
+    if (ngx_http_qbsync_resolve_zone(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->mode == NGX_HTTP_QBSYNC_VERIFY) {
+        return NGX_CONF_OK;
+    }
+
+    return ngx_http_qbsync_merge_webhook(cf, conf);
+}
+
+
+static char *
+ngx_http_qbsync_merge_webhook(ngx_conf_t *cf, ngx_http_qbsync_loc_conf_t *conf)
+{
+    const char                   *missing;
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_qbsync_main_conf_t  *qmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    qmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qbsync_module);
+
+    missing = (conf->quickbooks == NULL) ? "qbsync_quickbooks"
+              : (conf->oauth == NULL) ? "qbsync_oauth"
+              : (conf->item == NULL) ? "qbsync_item"
+              : NULL;
+
+    if (missing) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"qbsync_webhook\" is on in location \"%V\" but "
+                           "no \"%s\" applies there", &clcf->name, missing);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_qbsync_bind(cf, &qmcf->realms, &conf->quickbooks->realm,
+                             conf->shm_zone, "realm")
+        != NGX_CONF_OK
+        || ngx_http_qbsync_bind(cf, &qmcf->token_files,
+                                &conf->oauth->token_file, conf->shm_zone,
+                                "token file")
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf->handler = ngx_http_qbsync_webhook_handler;
+
+    return NGX_CONF_OK;
 }
 
 
@@ -262,8 +428,9 @@ ngx_http_qbsync_resolve_zone(ngx_conf_t *cf, ngx_http_qbsync_loc_conf_t *conf)
 
     if (qmcf->zones.nelts == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"qbsync_verify\" needs a \"qbsync_zone\" "
-                           "in the http block");
+                           "\"%s\" needs a \"qbsync_zone\" in the http block",
+                           conf->mode == NGX_HTTP_QBSYNC_WEBHOOK
+                           ? "qbsync_webhook" : "qbsync_verify");
         return NGX_CONF_ERROR;
     }
 
@@ -287,6 +454,59 @@ ngx_http_qbsync_resolve_zone(ngx_conf_t *cf, ngx_http_qbsync_loc_conf_t *conf)
                        "unknown qbsync_zone \"%V\"", &conf->zone_name);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * A realm's items and a token file's tokens live in one zone: two zones
+ * would mean two mapping caches and two refreshers racing for one
+ * rotating refresh token.
+ */
+
+static char *
+ngx_http_qbsync_bind(ngx_conf_t *cf, ngx_array_t *bindings, ngx_str_t *name,
+    ngx_shm_zone_t *shm_zone, const char *what)
+{
+    ngx_uint_t                  i;
+    ngx_http_qbsync_binding_t  *binding;
+
+    binding = bindings->elts;
+
+    for (i = 0; i < bindings->nelts; i++) {
+
+        if (binding[i].name.len != name->len
+            || ngx_strncmp(binding[i].name.data, name->data, name->len) != 0)
+        {
+            continue;
+        }
+
+        if (binding[i].shm_zone == shm_zone) {
+            return NGX_CONF_OK;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s \"%V\" is used from qbsync_zone \"%V\" and "
+                           "\"%V\"", what, name,
+                           &binding[i].shm_zone->shm.name,
+                           &shm_zone->shm.name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_strcmp(what, "token file") == 0
+        && ngx_http_qbsync_zone_add_token_file(shm_zone, name) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    binding = ngx_array_push(bindings);
+    if (binding == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    binding->name = *name;
+    binding->shm_zone = shm_zone;
+
+    return NGX_CONF_OK;
 }
 
 
@@ -335,25 +555,31 @@ ngx_http_qbsync_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* qbsync_verify and qbsync_webhook: on | off | zone=NAME */
+
 static char *
-ngx_http_qbsync_verify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_qbsync_mode(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_qbsync_loc_conf_t *qlcf = conf;
 
+    ngx_int_t  *mode;
     ngx_str_t  *value;
 
-    if (qlcf->verify != NGX_CONF_UNSET) {
-        return "is duplicate";
+    if (qlcf->mode != NGX_CONF_UNSET) {
+        return "is duplicate, or \"qbsync_verify\" and \"qbsync_webhook\" "
+               "are both given: a location either verifies for its own "
+               "content handler or syncs itself";
     }
 
+    mode = cmd->post;
     value = cf->args->elts;
 
     if (ngx_strcmp(value[1].data, "off") == 0) {
-        qlcf->verify = 0;
+        qlcf->mode = NGX_HTTP_QBSYNC_OFF;
         return NGX_CONF_OK;
     }
 
-    qlcf->verify = 1;
+    qlcf->mode = *mode;
 
     if (ngx_strcmp(value[1].data, "on") == 0) {
         return NGX_CONF_OK;
@@ -376,14 +602,12 @@ ngx_http_qbsync_verify(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_http_qbsync_webhook_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_qbsync_loc_conf_t *qlcf = conf;
-
     char       *rv;
     ngx_str_t  *value;
 
     value = cf->args->elts;
 
-    rv = ngx_http_qbsync_add_secret(cf, qlcf, value[1].data, value[1].len);
+    rv = ngx_http_qbsync_add_secret(cf, value[1].data, value[1].len, conf);
 
     /* the secret lives on only as HMAC pads, not in the parsed arguments */
     ngx_explicit_memzero(value[1].data, value[1].len);
@@ -396,166 +620,21 @@ static char *
 ngx_http_qbsync_webhook_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_qbsync_loc_conf_t *qlcf = conf;
-
-    char       *rv;
-    ngx_str_t  *value, name, contents;
+    ngx_str_t  *value;
 
     value = cf->args->elts;
-    name = value[1];
 
-    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    rv = ngx_http_qbsync_read_secret_file(cf, &name, qlcf, &contents);
-
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
-    rv = ngx_http_qbsync_add_secrets(cf, qlcf, &contents, &name);
-
-    ngx_explicit_memzero(contents.data, contents.len);
-
-    return rv;
+    return ngx_http_qbsync_secrets_read(cf, &value[1],
+                                        ngx_http_qbsync_add_secret, conf);
 }
 
 
 static char *
-ngx_http_qbsync_read_secret_file(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_http_qbsync_loc_conf_t *qlcf, ngx_str_t *contents)
+ngx_http_qbsync_add_secret(ngx_conf_t *cf, u_char *secret, size_t len,
+    void *data)
 {
-    char             *rv;
-    off_t             size;
-    ssize_t           n;
-    ngx_fd_t          fd;
-    ngx_file_t        file;
-    ngx_file_info_t   fi;
+    ngx_http_qbsync_loc_conf_t *qlcf = data;
 
-    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", name);
-        return NGX_CONF_ERROR;
-    }
-
-    rv = NGX_CONF_ERROR;
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_fd_info_n " \"%V\" failed", name);
-        goto done;
-    }
-
-    size = ngx_file_size(&fi);
-
-    if (size > NGX_HTTP_QBSYNC_SECRET_FILE_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "secret file \"%V\" is larger than %d bytes",
-                           name, NGX_HTTP_QBSYNC_SECRET_FILE_MAX);
-        goto done;
-    }
-
-    if (ngx_file_access(&fi) & 0004) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "secret file \"%V\" is readable by every user",
-                           name);
-    }
-
-    contents->len = (size_t) size;
-    contents->data = ngx_pnalloc(cf->temp_pool, contents->len + 1);
-    if (contents->data == NULL) {
-        goto done;
-    }
-
-    ngx_memzero(&file, sizeof(ngx_file_t));
-    file.fd = fd;
-    file.name = *name;
-    file.log = cf->log;
-
-    n = ngx_read_file(&file, contents->data, contents->len, 0);
-
-    if (n != (ssize_t) contents->len) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "could not read secret file \"%V\"", name);
-        ngx_explicit_memzero(contents->data, contents->len);
-        goto done;
-    }
-
-    rv = NGX_CONF_OK;
-
-done:
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
-                           ngx_close_file_n " \"%V\" failed", name);
-    }
-
-    return rv;
-}
-
-
-/* One secret a line; blank lines, '#' comments and spaces are ignored. */
-
-static char *
-ngx_http_qbsync_add_secrets(ngx_conf_t *cf, ngx_http_qbsync_loc_conf_t *qlcf,
-    ngx_str_t *contents, ngx_str_t *name)
-{
-    u_char      *p, *last, *start, *end;
-    ngx_uint_t   found;
-
-    found = 0;
-    p = contents->data;
-    last = p + contents->len;
-
-    while (p < last) {
-        start = p;
-
-        while (p < last && *p != '\n') {
-            p++;
-        }
-
-        end = p++;
-
-        while (start < end && (*start == ' ' || *start == '\t')) {
-            start++;
-        }
-
-        while (end > start
-               && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
-        {
-            end--;
-        }
-
-        if (start == end || *start == '#') {
-            continue;
-        }
-
-        if (ngx_http_qbsync_add_secret(cf, qlcf, start, end - start)
-            != NGX_CONF_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        found++;
-    }
-
-    if (found == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "secret file \"%V\" holds no secret", name);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_qbsync_add_secret(ngx_conf_t *cf, ngx_http_qbsync_loc_conf_t *qlcf,
-    u_char *secret, size_t len)
-{
     ngx_pool_cleanup_t       *cln;
     qbsync_signature_key_t  **key;
 
@@ -608,6 +687,397 @@ static void
 ngx_http_qbsync_free_key(void *data)
 {
     qbsync_signature_key_free(data);
+}
+
+
+/* qbsync_quickbooks PREFIX realm=ID [minorversion=N] */
+
+static char *
+ngx_http_qbsync_quickbooks(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qbsync_loc_conf_t *qlcf = conf;
+
+    ngx_str_t                     *value, v;
+    ngx_uint_t                     i, j;
+    ngx_http_qbsync_quickbooks_t  *qb;
+
+    if (qlcf->quickbooks != NULL) {
+        return "is duplicate";
+    }
+
+    qb = ngx_pcalloc(cf->pool, sizeof(ngx_http_qbsync_quickbooks_t));
+    if (qb == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_qbsync_prefix(cf, &value[1], &qb->prefix) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* Intuit's Accounting API: 75 is the oldest minor version it honours */
+    ngx_str_set(&qb->minorversion, "75");
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_http_qbsync_param(&value[i], "realm", &v)) {
+            for (j = 0; j < v.len; j++) {
+                if (v.data[j] < '0' || v.data[j] > '9') {
+                    goto invalid;
+                }
+            }
+
+            qb->realm = v;
+            continue;
+        }
+
+        if (ngx_http_qbsync_param(&value[i], "minorversion", &v)
+            && ngx_atoi(v.data, v.len) > 0)
+        {
+            qb->minorversion = v;
+            continue;
+        }
+
+    invalid:
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (qb->realm.len == 0) {
+        return "needs realm=ID, the QuickBooks company's realm id";
+    }
+
+    qb->ns = ngx_http_qbsync_zone_ns("realm", &qb->realm);
+    qlcf->quickbooks = qb;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * qbsync_oauth PREFIX client_id=ID client_secret_file=FILE token_file=FILE
+ *
+ * The client secret only ever travels as Intuit's Basic authorization,
+ * which is computed here, once.
+ */
+
+static char *
+ngx_http_qbsync_oauth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qbsync_loc_conf_t *qlcf = conf;
+
+    ngx_str_t                      *value, v, client_id, secret_file;
+    ngx_uint_t                      i;
+    ngx_http_qbsync_oauth_t        *oauth;
+    ngx_http_qbsync_basic_auth_t    basic;
+
+    if (qlcf->oauth != NULL) {
+        return "is duplicate";
+    }
+
+    oauth = ngx_pcalloc(cf->pool, sizeof(ngx_http_qbsync_oauth_t));
+    if (oauth == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_qbsync_prefix(cf, &value[1], &oauth->prefix) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_null(&client_id);
+    ngx_str_null(&secret_file);
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_http_qbsync_param(&value[i], "client_id", &v) && v.len) {
+            client_id = v;
+            continue;
+        }
+
+        if (ngx_http_qbsync_param(&value[i], "client_secret_file", &v)
+            && v.len)
+        {
+            secret_file = v;
+            continue;
+        }
+
+        if (ngx_http_qbsync_param(&value[i], "token_file", &v) && v.len) {
+            oauth->token_file = v;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (client_id.len == 0 || secret_file.len == 0
+        || oauth->token_file.len == 0)
+    {
+        return "needs client_id=, client_secret_file= and token_file=";
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &oauth->token_file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    basic.client_id = client_id;
+    basic.authorization = &oauth->authorization;
+
+    if (ngx_http_qbsync_secret_read_one(cf, &secret_file,
+                                        ngx_http_qbsync_basic_auth, &basic)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    oauth->ns = ngx_http_qbsync_zone_ns("tokens", &oauth->token_file);
+    qlcf->oauth = oauth;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_qbsync_basic_auth(ngx_conf_t *cf, u_char *secret, size_t len,
+    void *data)
+{
+    ngx_http_qbsync_basic_auth_t *basic = data;
+
+    u_char     *p;
+    ngx_str_t   credentials, encoded;
+
+    credentials.len = basic->client_id.len + 1 + len;
+    credentials.data = ngx_pnalloc(cf->temp_pool, credentials.len);
+    if (credentials.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(credentials.data, basic->client_id.data,
+                   basic->client_id.len);
+    *p++ = ':';
+    ngx_memcpy(p, secret, len);
+
+    basic->authorization->len = sizeof("Basic ") - 1
+                                + ngx_base64_encoded_length(credentials.len);
+    basic->authorization->data = ngx_pnalloc(cf->pool,
+                                             basic->authorization->len);
+
+    if (basic->authorization->data != NULL) {
+        encoded.data = ngx_cpymem(basic->authorization->data, "Basic ",
+                                  sizeof("Basic ") - 1);
+        ngx_encode_base64(&encoded, &credentials);
+    }
+
+    ngx_explicit_memzero(credentials.data, credentials.len);
+
+    return (basic->authorization->data != NULL) ? NGX_CONF_OK
+                                                : NGX_CONF_ERROR;
+}
+
+
+/* qbsync_item type=T income_account=ID expense_account=ID currency=ISO */
+
+static char *
+ngx_http_qbsync_item(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qbsync_loc_conf_t *qlcf = conf;
+
+    ngx_str_t                    *value, v;
+    ngx_uint_t                    i;
+    ngx_http_qbsync_item_conf_t  *item;
+
+    if (qlcf->item != NULL) {
+        return "is duplicate";
+    }
+
+    item = ngx_pcalloc(cf->pool, sizeof(ngx_http_qbsync_item_conf_t));
+    if (item == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_http_qbsync_param(&value[i], "type", &v)) {
+
+            if ((v.len == 7 && ngx_strncmp(v.data, "Service", 7) == 0)
+                || (v.len == 12 && ngx_strncmp(v.data, "NonInventory", 12)
+                                   == 0))
+            {
+                item->type = v;
+                continue;
+            }
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid item type \"%V\", expected "
+                               "\"Service\" or \"NonInventory\"", &v);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_qbsync_param(&value[i], "income_account", &v)
+            && ngx_atoi(v.data, v.len) > 0)
+        {
+            item->income_account = v;
+            continue;
+        }
+
+        if (ngx_http_qbsync_param(&value[i], "expense_account", &v)
+            && ngx_atoi(v.data, v.len) > 0)
+        {
+            item->expense_account = v;
+            continue;
+        }
+
+        if (ngx_http_qbsync_param(&value[i], "currency", &v) && v.len == 3) {
+            ngx_strlow(v.data, v.data, v.len);
+            item->currency = v;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (item->type.len == 0 || item->income_account.len == 0
+        || item->expense_account.len == 0 || item->currency.len == 0)
+    {
+        return "needs type=, income_account=, expense_account= and "
+               "currency=";
+    }
+
+    ngx_crc32_init(item->digest);
+    ngx_crc32_update(&item->digest, item->type.data, item->type.len + 1);
+    ngx_crc32_update(&item->digest, item->income_account.data,
+                     item->income_account.len + 1);
+    ngx_crc32_update(&item->digest, item->expense_account.data,
+                     item->expense_account.len + 1);
+    ngx_crc32_update(&item->digest, item->currency.data, item->currency.len);
+    ngx_crc32_final(item->digest);
+
+    qlcf->item = item;
+
+    return NGX_CONF_OK;
+}
+
+
+/* qbsync_stripe PREFIX key_file=FILE */
+
+static char *
+ngx_http_qbsync_stripe(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qbsync_loc_conf_t *qlcf = conf;
+
+    ngx_str_t                 *value, key_file;
+    ngx_http_qbsync_stripe_t  *stripe;
+
+    if (qlcf->stripe != NULL) {
+        return "is duplicate";
+    }
+
+    stripe = ngx_pcalloc(cf->pool, sizeof(ngx_http_qbsync_stripe_t));
+    if (stripe == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_qbsync_prefix(cf, &value[1], &stripe->prefix)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (!ngx_http_qbsync_param(&value[2], "key_file", &key_file)
+        || key_file.len == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", expected key_file=",
+                           &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_qbsync_secret_read_one(cf, &key_file, ngx_http_qbsync_bearer,
+                                        stripe)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    qlcf->stripe = stripe;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_qbsync_bearer(ngx_conf_t *cf, u_char *secret, size_t len, void *data)
+{
+    ngx_http_qbsync_stripe_t *stripe = data;
+
+    u_char  *p;
+
+    stripe->authorization.len = sizeof("Bearer ") - 1 + len;
+    stripe->authorization.data = ngx_pnalloc(cf->pool,
+                                             stripe->authorization.len);
+    if (stripe->authorization.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(stripe->authorization.data, "Bearer ",
+                   sizeof("Bearer ") - 1);
+    ngx_memcpy(p, secret, len);
+
+    return NGX_CONF_OK;
+}
+
+
+/* an internal location's prefix: absolute, no trailing slash */
+
+static char *
+ngx_http_qbsync_prefix(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *prefix)
+{
+    *prefix = *value;
+
+    while (prefix->len > 1 && prefix->data[prefix->len - 1] == '/') {
+        prefix->len--;
+    }
+
+    if (prefix->len < 2 || prefix->data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid location prefix \"%V\", expected an "
+                           "internal location such as /_qbsync/qbo", value);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_qbsync_param(ngx_str_t *arg, const char *name, ngx_str_t *value)
+{
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    if (arg->len <= len || arg->data[len] != '='
+        || ngx_strncmp(arg->data, name, len) != 0)
+    {
+        return 0;
+    }
+
+    value->data = arg->data + len + 1;
+    value->len = arg->len - len - 1;
+
+    return 1;
 }
 
 

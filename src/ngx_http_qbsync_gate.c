@@ -4,9 +4,7 @@
  */
 
 
-#include "ngx_http_qbsync_module.h"
 #include "ngx_http_qbsync_gate.h"
-#include "ngx_http_qbsync_zone.h"
 #include "ngx_http_qbsync_body.h"
 #include "ngx_http_qbsync_reply.h"
 #include "qbsync_event.h"
@@ -23,48 +21,14 @@ typedef struct {
 } ngx_http_qbsync_outcome_t;
 
 
-typedef struct {
-    ngx_http_qbsync_outcome_e    outcome;
-
-    /* what the gate answers when the phases run it again */
-    ngx_int_t                    phase_rc;
-
-    ngx_shm_zone_t              *shm_zone;
-    ngx_msec_t                   idempotency_ttl;
-    ngx_http_qbsync_key_t        key;
-    ngx_str_t                    event_type;
-
-    qbsync_signature_header_t    signature;
-
-    unsigned                     decided:1;
-    unsigned                     holds_key:1;
-} ngx_http_qbsync_gate_ctx_t;
 
 
 static ngx_int_t ngx_http_qbsync_gate_prepare_answers(void);
-static ngx_http_qbsync_gate_ctx_t *ngx_http_qbsync_gate_get_ctx(
-    ngx_http_request_t *r);
-static ngx_http_qbsync_gate_ctx_t *ngx_http_qbsync_gate_create_ctx(
-    ngx_http_request_t *r);
-static void ngx_http_qbsync_gate_cleanup(void *data);
-static ngx_http_qbsync_outcome_e ngx_http_qbsync_gate_check_headers(
-    ngx_http_request_t *r, ngx_http_qbsync_loc_conf_t *qlcf,
-    ngx_http_qbsync_gate_ctx_t *ctx);
+static void ngx_http_qbsync_cleanup(void *data);
 static ngx_uint_t ngx_http_qbsync_is_json(ngx_table_elt_t *content_type);
 static ngx_table_elt_t *ngx_http_qbsync_find_header(ngx_http_request_t *r,
     ngx_str_t *name);
 static void ngx_http_qbsync_gate_body_handler(ngx_http_request_t *r);
-static ngx_http_qbsync_outcome_e ngx_http_qbsync_gate_check_body(
-    ngx_http_request_t *r, ngx_http_qbsync_loc_conf_t *qlcf,
-    ngx_http_qbsync_gate_ctx_t *ctx, qbsync_event_t *event);
-static ngx_http_qbsync_outcome_e ngx_http_qbsync_gate_acquire(
-    ngx_http_request_t *r, ngx_http_qbsync_loc_conf_t *qlcf,
-    ngx_http_qbsync_gate_ctx_t *ctx, time_t *retry_after);
-static ngx_int_t ngx_http_qbsync_gate_answer(ngx_http_request_t *r,
-    ngx_http_qbsync_gate_ctx_t *ctx, const char *message, time_t retry_after);
-static void ngx_http_qbsync_gate_decide(ngx_http_request_t *r,
-    ngx_http_qbsync_gate_ctx_t *ctx, ngx_http_qbsync_loc_conf_t *qlcf,
-    ngx_http_qbsync_outcome_e outcome, const char *message);
 static ngx_int_t ngx_http_qbsync_gate_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_qbsync_event_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -154,6 +118,20 @@ static ngx_http_variable_t  ngx_http_qbsync_gate_vars[] = {
 
 /* the refusals' bodies never depend on the request: one copy serves all */
 static u_char  ngx_http_qbsync_answers[2048];
+
+
+/* indexed by ngx_http_qbsync_action_e */
+static const char  *ngx_http_qbsync_actions[] = {
+    NULL,
+    "created",
+    "updated",
+    "deactivated",
+    "reactivated",
+    "unchanged",
+    "ignored",
+    "stale",
+    "price_recorded"
+};
 
 
 static ngx_str_t  ngx_http_qbsync_stripe_signature =
@@ -253,14 +231,14 @@ ngx_http_qbsync_gate_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
     ngx_http_qbsync_outcome_e    outcome;
-    ngx_http_qbsync_gate_ctx_t  *ctx;
+    ngx_http_qbsync_ctx_t  *ctx;
     ngx_http_qbsync_loc_conf_t  *qlcf;
 
     if (r != r->main) {
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_qbsync_gate_get_ctx(r);
+    ctx = ngx_http_qbsync_get_ctx(r);
 
     if (ctx) {
         return ctx->phase_rc;
@@ -268,21 +246,21 @@ ngx_http_qbsync_gate_handler(ngx_http_request_t *r)
 
     qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qbsync_module);
 
-    if (!qlcf->verify) {
+    if (qlcf->mode != NGX_HTTP_QBSYNC_VERIFY) {
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_qbsync_gate_create_ctx(r);
+    ctx = ngx_http_qbsync_create_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->phase_rc = NGX_DONE;
 
-    outcome = ngx_http_qbsync_gate_check_headers(r, qlcf, ctx);
+    outcome = ngx_http_qbsync_check_headers(r, qlcf, ctx);
 
     if (outcome != NGX_HTTP_QBSYNC_VERIFIED) {
-        ngx_http_qbsync_gate_decide(r, ctx, qlcf, outcome, NULL);
+        ngx_http_qbsync_decide(r, ctx, qlcf, outcome, NULL);
 
         rc = ngx_http_discard_request_body(r);
 
@@ -291,7 +269,7 @@ ngx_http_qbsync_gate_handler(ngx_http_request_t *r)
         }
 
         ngx_http_finalize_request(r,
-                                  ngx_http_qbsync_gate_answer(r, ctx, NULL, 0));
+                                  ngx_http_qbsync_answer(r, ctx, NULL, 0));
         return NGX_DONE;
     }
 
@@ -308,11 +286,11 @@ ngx_http_qbsync_gate_handler(ngx_http_request_t *r)
 }
 
 
-static ngx_http_qbsync_gate_ctx_t *
-ngx_http_qbsync_gate_get_ctx(ngx_http_request_t *r)
+ngx_http_qbsync_ctx_t *
+ngx_http_qbsync_get_ctx(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t          *cln;
-    ngx_http_qbsync_gate_ctx_t  *ctx;
+    ngx_http_qbsync_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_qbsync_module);
 
@@ -325,7 +303,7 @@ ngx_http_qbsync_gate_get_ctx(ngx_http_request_t *r)
          */
 
         for (cln = r->pool->cleanup; cln; cln = cln->next) {
-            if (cln->handler == ngx_http_qbsync_gate_cleanup) {
+            if (cln->handler == ngx_http_qbsync_cleanup) {
                 ctx = cln->data;
                 break;
             }
@@ -336,13 +314,13 @@ ngx_http_qbsync_gate_get_ctx(ngx_http_request_t *r)
 }
 
 
-static ngx_http_qbsync_gate_ctx_t *
-ngx_http_qbsync_gate_create_ctx(ngx_http_request_t *r)
+ngx_http_qbsync_ctx_t *
+ngx_http_qbsync_create_ctx(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t          *cln;
-    ngx_http_qbsync_gate_ctx_t  *ctx;
+    ngx_http_qbsync_ctx_t  *ctx;
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_qbsync_gate_ctx_t));
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_qbsync_ctx_t));
     if (ctx == NULL) {
         return NULL;
     }
@@ -352,7 +330,7 @@ ngx_http_qbsync_gate_create_ctx(ngx_http_request_t *r)
         return NULL;
     }
 
-    cln->handler = ngx_http_qbsync_gate_cleanup;
+    cln->handler = ngx_http_qbsync_cleanup;
     cln->data = ctx;
 
     ngx_http_set_ctx(r, ctx, ngx_http_qbsync_module);
@@ -367,9 +345,9 @@ ngx_http_qbsync_gate_create_ctx(ngx_http_request_t *r)
  */
 
 static void
-ngx_http_qbsync_gate_cleanup(void *data)
+ngx_http_qbsync_cleanup(void *data)
 {
-    ngx_http_qbsync_gate_ctx_t  *ctx = data;
+    ngx_http_qbsync_ctx_t  *ctx = data;
 
     if (ctx->holds_key) {
         ctx->holds_key = 0;
@@ -379,9 +357,9 @@ ngx_http_qbsync_gate_cleanup(void *data)
 }
 
 
-static ngx_http_qbsync_outcome_e
-ngx_http_qbsync_gate_check_headers(ngx_http_request_t *r,
-    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_gate_ctx_t *ctx)
+ngx_http_qbsync_outcome_e
+ngx_http_qbsync_check_headers(ngx_http_request_t *r,
+    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_ctx_t *ctx)
 {
     ngx_table_elt_t        *header;
     qbsync_signature_rc_t   rc;
@@ -505,21 +483,21 @@ ngx_http_qbsync_gate_body_handler(ngx_http_request_t *r)
     time_t                       retry_after;
     qbsync_event_t               event;
     ngx_http_qbsync_outcome_e    outcome;
-    ngx_http_qbsync_gate_ctx_t  *ctx;
+    ngx_http_qbsync_ctx_t  *ctx;
     ngx_http_qbsync_loc_conf_t  *qlcf;
 
-    ctx = ngx_http_qbsync_gate_get_ctx(r);
+    ctx = ngx_http_qbsync_get_ctx(r);
     qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qbsync_module);
 
     retry_after = 0;
 
-    outcome = ngx_http_qbsync_gate_check_body(r, qlcf, ctx, &event);
+    outcome = ngx_http_qbsync_check_body(r, qlcf, ctx, &event);
 
     if (outcome == NGX_HTTP_QBSYNC_VERIFIED) {
-        outcome = ngx_http_qbsync_gate_acquire(r, qlcf, ctx, &retry_after);
+        outcome = ngx_http_qbsync_acquire(r, qlcf, ctx, &retry_after);
     }
 
-    ngx_http_qbsync_gate_decide(r, ctx, qlcf, outcome, event.message);
+    ngx_http_qbsync_decide(r, ctx, qlcf, outcome, event.message);
 
     if (outcome == NGX_HTTP_QBSYNC_VERIFIED) {
         ctx->phase_rc = NGX_DECLINED;
@@ -533,7 +511,7 @@ ngx_http_qbsync_gate_body_handler(ngx_http_request_t *r)
     }
 
     ngx_http_finalize_request(r,
-                              ngx_http_qbsync_gate_answer(r, ctx,
+                              ngx_http_qbsync_answer(r, ctx,
                                                           event.message,
                                                           retry_after));
 }
@@ -541,9 +519,9 @@ ngx_http_qbsync_gate_body_handler(ngx_http_request_t *r)
 
 /* Signature first: a forged body is never parsed. */
 
-static ngx_http_qbsync_outcome_e
-ngx_http_qbsync_gate_check_body(ngx_http_request_t *r,
-    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_gate_ctx_t *ctx,
+ngx_http_qbsync_outcome_e
+ngx_http_qbsync_check_body(ngx_http_request_t *r,
+    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_ctx_t *ctx,
     qbsync_event_t *event)
 {
     size_t                   nchunks;
@@ -556,6 +534,9 @@ ngx_http_qbsync_gate_check_body(ngx_http_request_t *r,
     if (ngx_http_qbsync_body_chunks(r, &chunks, &nchunks) != NGX_OK) {
         return NGX_HTTP_QBSYNC_INTERNAL_ERROR;
     }
+
+    ctx->body = chunks;
+    ctx->nbody = nchunks;
 
     src = qbsync_signature_verify(&ctx->signature, qlcf->secrets->elts,
                                   qlcf->secrets->nelts, chunks, nchunks);
@@ -588,16 +569,16 @@ ngx_http_qbsync_gate_check_body(ngx_http_request_t *r,
         return NGX_HTTP_QBSYNC_INTERNAL_ERROR;
     }
 
-    ctx->key.event_id.data = ngx_pnalloc(r->pool,
+    ctx->key.id.data = ngx_pnalloc(r->pool,
                                          event->id_len + event->type_len);
-    if (ctx->key.event_id.data == NULL) {
+    if (ctx->key.id.data == NULL) {
         return NGX_HTTP_QBSYNC_INTERNAL_ERROR;
     }
 
-    ctx->key.event_id.len = event->id_len;
-    ngx_memcpy(ctx->key.event_id.data, event->id, event->id_len);
+    ctx->key.id.len = event->id_len;
+    ngx_memcpy(ctx->key.id.data, event->id, event->id_len);
 
-    ctx->event_type.data = ctx->key.event_id.data + event->id_len;
+    ctx->event_type.data = ctx->key.id.data + event->id_len;
     ctx->event_type.len = event->type_len;
     ngx_memcpy(ctx->event_type.data, event->type, event->type_len);
 
@@ -605,20 +586,21 @@ ngx_http_qbsync_gate_check_body(ngx_http_request_t *r,
 }
 
 
-static ngx_http_qbsync_outcome_e
-ngx_http_qbsync_gate_acquire(ngx_http_request_t *r,
-    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_gate_ctx_t *ctx,
+ngx_http_qbsync_outcome_e
+ngx_http_qbsync_acquire(ngx_http_request_t *r,
+    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_ctx_t *ctx,
     time_t *retry_after)
 {
+    ngx_uint_t                action;
     ngx_http_qbsync_key_rc_e  rc;
 
     ctx->shm_zone = qlcf->shm_zone;
     ctx->idempotency_ttl = (ngx_msec_t) qlcf->idempotency_ttl * 1000;
-    ctx->key.endpoint = qlcf->endpoint;
+    ctx->key.ns = qlcf->endpoint;
 
     rc = ngx_http_qbsync_key_acquire(qlcf->shm_zone, &ctx->key,
                                      (ngx_msec_t) qlcf->inflight_lease * 1000,
-                                     retry_after);
+                                     retry_after, &action);
 
     switch (rc) {
 
@@ -627,6 +609,7 @@ ngx_http_qbsync_gate_acquire(ngx_http_request_t *r,
         return NGX_HTTP_QBSYNC_VERIFIED;
 
     case NGX_HTTP_QBSYNC_KEY_DUPLICATE:
+        ctx->action = action;
         return NGX_HTTP_QBSYNC_DUPLICATE;
 
     case NGX_HTTP_QBSYNC_KEY_IN_PROGRESS:
@@ -643,9 +626,9 @@ ngx_http_qbsync_gate_acquire(ngx_http_request_t *r,
 
 /* Records the outcome for the variables, the counters and the log. */
 
-static void
-ngx_http_qbsync_gate_decide(ngx_http_request_t *r,
-    ngx_http_qbsync_gate_ctx_t *ctx, ngx_http_qbsync_loc_conf_t *qlcf,
+void
+ngx_http_qbsync_decide(ngx_http_request_t *r,
+    ngx_http_qbsync_ctx_t *ctx, ngx_http_qbsync_loc_conf_t *qlcf,
     ngx_http_qbsync_outcome_e outcome, const char *message)
 {
     ngx_http_qbsync_outcome_t  *o;
@@ -657,10 +640,10 @@ ngx_http_qbsync_gate_decide(ngx_http_request_t *r,
 
     o = &ngx_http_qbsync_outcomes[outcome];
 
-    if (ctx->key.event_id.len) {
+    if (ctx->key.id.len) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "qbsync: event \"%V\" (%V): %V",
-                      &ctx->key.event_id, &ctx->event_type, &o->name);
+                      &ctx->key.id, &ctx->event_type, &o->name);
         return;
     }
 
@@ -670,9 +653,9 @@ ngx_http_qbsync_gate_decide(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_qbsync_gate_answer(ngx_http_request_t *r,
-    ngx_http_qbsync_gate_ctx_t *ctx, const char *message, time_t retry_after)
+ngx_int_t
+ngx_http_qbsync_answer(ngx_http_request_t *r,
+    ngx_http_qbsync_ctx_t *ctx, const char *message, time_t retry_after)
 {
     u_char                     *body;
     size_t                      len;
@@ -684,8 +667,8 @@ ngx_http_qbsync_gate_answer(ngx_http_request_t *r,
     switch (ctx->outcome) {
 
     case NGX_HTTP_QBSYNC_DUPLICATE:
-        len = sizeof("{\"duplicate\":true,\"event\":\"\"}")
-              + 6 * ctx->key.event_id.len;
+        len = sizeof("{\"duplicate\":true,\"event\":\"\",\"action\":\"\"}")
+              + sizeof("price_recorded") + 6 * ctx->key.id.len;
 
         body = ngx_pnalloc(r->pool, len);
         if (body == NULL) {
@@ -693,8 +676,9 @@ ngx_http_qbsync_gate_answer(ngx_http_request_t *r,
         }
 
         len = qbsync_json_duplicate(body, len,
-                                    (char *) ctx->key.event_id.data,
-                                    ctx->key.event_id.len);
+                                    (char *) ctx->key.id.data,
+                                    ctx->key.id.len,
+                                    ngx_http_qbsync_action_name(ctx->action));
         if (len == 0) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -742,13 +726,13 @@ static ngx_int_t
 ngx_http_qbsync_gate_header_filter(ngx_http_request_t *r)
 {
     ngx_uint_t                   status;
-    ngx_http_qbsync_gate_ctx_t  *ctx;
+    ngx_http_qbsync_ctx_t  *ctx;
 
     if (r != r->main) {
         return ngx_http_next_header_filter(r);
     }
 
-    ctx = ngx_http_qbsync_gate_get_ctx(r);
+    ctx = ngx_http_qbsync_get_ctx(r);
 
     if (ctx == NULL || !ctx->holds_key) {
         return ngx_http_next_header_filter(r);
@@ -759,13 +743,13 @@ ngx_http_qbsync_gate_header_filter(ngx_http_request_t *r)
 
     if (status >= NGX_HTTP_OK && status < NGX_HTTP_SPECIAL_RESPONSE) {
         ngx_http_qbsync_key_complete(ctx->shm_zone, &ctx->key,
-                                     ctx->idempotency_ttl,
+                                     ctx->idempotency_ttl, ctx->action,
                                      r->connection->log);
 
     } else {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "qbsync: event \"%V\" answered %ui: released for "
-                      "redelivery", &ctx->key.event_id, status);
+                      "redelivery", &ctx->key.id, status);
 
         ngx_http_qbsync_key_release(ctx->shm_zone, &ctx->key,
                                     r->connection->log);
@@ -779,16 +763,16 @@ static ngx_int_t
 ngx_http_qbsync_event_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_http_qbsync_gate_ctx_t  *ctx;
+    ngx_http_qbsync_ctx_t  *ctx;
 
-    ctx = ngx_http_qbsync_gate_get_ctx(r->main);
+    ctx = ngx_http_qbsync_get_ctx(r->main);
 
-    if (ctx == NULL || ctx->key.event_id.len == 0) {
+    if (ctx == NULL || ctx->key.id.len == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    ngx_http_qbsync_set_variable(v, &ctx->key.event_id);
+    ngx_http_qbsync_set_variable(v, &ctx->key.id);
 
     return NGX_OK;
 }
@@ -798,9 +782,9 @@ static ngx_int_t
 ngx_http_qbsync_event_type_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_http_qbsync_gate_ctx_t  *ctx;
+    ngx_http_qbsync_ctx_t  *ctx;
 
-    ctx = ngx_http_qbsync_gate_get_ctx(r->main);
+    ctx = ngx_http_qbsync_get_ctx(r->main);
 
     if (ctx == NULL || ctx->event_type.len == 0) {
         v->not_found = 1;
@@ -817,9 +801,9 @@ static ngx_int_t
 ngx_http_qbsync_verify_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_http_qbsync_gate_ctx_t  *ctx;
+    ngx_http_qbsync_ctx_t  *ctx;
 
-    ctx = ngx_http_qbsync_gate_get_ctx(r->main);
+    ctx = ngx_http_qbsync_get_ctx(r->main);
 
     if (ctx == NULL || !ctx->decided) {
         v->not_found = 1;
@@ -841,4 +825,11 @@ ngx_http_qbsync_set_variable(ngx_http_variable_value_t *v, ngx_str_t *value)
     v->no_cacheable = 0;
     v->not_found = 0;
     v->data = value->data;
+}
+
+
+const char *
+ngx_http_qbsync_action_name(ngx_http_qbsync_action_e action)
+{
+    return ngx_http_qbsync_actions[action];
 }

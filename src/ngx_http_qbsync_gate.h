@@ -12,10 +12,82 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_qbsync_module.h"
+#include "ngx_http_qbsync_zone.h"
+#include "qbsync_chunk.h"
+#include "qbsync_event.h"
+#include "qbsync_signature.h"
+
+
+/*
+ * What a sync did with an event: the word of the answer's "action", kept
+ * with the event's done key so that a duplicate can say it again.
+ */
+typedef enum {
+    NGX_HTTP_QBSYNC_ACTION_NONE = 0,
+    NGX_HTTP_QBSYNC_ACTION_CREATED,
+    NGX_HTTP_QBSYNC_ACTION_UPDATED,
+    NGX_HTTP_QBSYNC_ACTION_DEACTIVATED,
+    NGX_HTTP_QBSYNC_ACTION_REACTIVATED,
+    NGX_HTTP_QBSYNC_ACTION_UNCHANGED,
+    NGX_HTTP_QBSYNC_ACTION_IGNORED,
+    NGX_HTTP_QBSYNC_ACTION_STALE,
+    NGX_HTTP_QBSYNC_ACTION_PRICE_RECORDED
+} ngx_http_qbsync_action_e;
+
+
+typedef struct ngx_http_qbsync_sync_s  ngx_http_qbsync_sync_t;
+
+
+/* One webhook delivery, in the gate or in the webhook handler. */
+typedef struct {
+    ngx_http_qbsync_outcome_e    outcome;
+
+    /* what the gate answers when the phases run it again */
+    ngx_int_t                    phase_rc;
+
+    ngx_shm_zone_t              *shm_zone;
+    ngx_msec_t                   idempotency_ttl;
+    ngx_http_qbsync_key_t        key;
+    ngx_str_t                    event_type;
+
+    /* the sync's action, or the one a duplicate had */
+    ngx_http_qbsync_action_e     action;
+
+    qbsync_signature_header_t    signature;
+
+    /* the body as read, for the webhook's own parse */
+    qbsync_chunk_t              *body;
+    size_t                       nbody;
+
+    ngx_http_qbsync_sync_t      *sync;
+
+    unsigned                     decided:1;
+    unsigned                     holds_key:1;
+} ngx_http_qbsync_ctx_t;
+
 
 ngx_int_t ngx_http_qbsync_gate_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_qbsync_gate_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_qbsync_gate_handler(ngx_http_request_t *r);
+
+ngx_http_qbsync_ctx_t *ngx_http_qbsync_get_ctx(ngx_http_request_t *r);
+ngx_http_qbsync_ctx_t *ngx_http_qbsync_create_ctx(ngx_http_request_t *r);
+ngx_http_qbsync_outcome_e ngx_http_qbsync_check_headers(ngx_http_request_t *r,
+    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_ctx_t *ctx);
+ngx_http_qbsync_outcome_e ngx_http_qbsync_check_body(ngx_http_request_t *r,
+    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_ctx_t *ctx,
+    qbsync_event_t *event);
+ngx_http_qbsync_outcome_e ngx_http_qbsync_acquire(ngx_http_request_t *r,
+    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_ctx_t *ctx,
+    time_t *retry_after);
+void ngx_http_qbsync_decide(ngx_http_request_t *r, ngx_http_qbsync_ctx_t *ctx,
+    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_outcome_e outcome,
+    const char *message);
+ngx_int_t ngx_http_qbsync_answer(ngx_http_request_t *r,
+    ngx_http_qbsync_ctx_t *ctx, const char *message, time_t retry_after);
+
+const char *ngx_http_qbsync_action_name(ngx_http_qbsync_action_e action);
 
 
 #endif /* _NGX_HTTP_QBSYNC_GATE_H_INCLUDED_ */

@@ -15,14 +15,73 @@
 #include "qbsync_signature.h"
 
 
+#define NGX_HTTP_QBSYNC_OFF        0
+#define NGX_HTTP_QBSYNC_VERIFY     1
+#define NGX_HTTP_QBSYNC_WEBHOOK    2
+
+/* nginx has no name for it: QuickBooks refused the change for good */
+#define NGX_HTTP_QBSYNC_UNPROCESSABLE  422
+
+#define NGX_HTTP_QBSYNC_LIVEMODE_ANY   0
+#define NGX_HTTP_QBSYNC_LIVEMODE_LIVE  1
+#define NGX_HTTP_QBSYNC_LIVEMODE_TEST  2
+
+
+/* one QuickBooks company, reached through an internal location */
+typedef struct {
+    ngx_str_t                    prefix;
+    ngx_str_t                    realm;
+    ngx_str_t                    minorversion;
+
+    /* the realm's key space in the zone: its items and product locks */
+    uint32_t                     ns;
+} ngx_http_qbsync_quickbooks_t;
+
+
+/* the OAuth client and the token file of one QuickBooks connection */
+typedef struct {
+    ngx_str_t                    prefix;
+    ngx_str_t                    authorization;   /* Basic client:secret */
+    ngx_str_t                    token_file;
+    uint32_t                     ns;
+} ngx_http_qbsync_oauth_t;
+
+
+typedef struct {
+    ngx_str_t                    type;             /* NUL-terminated */
+    ngx_str_t                    income_account;   /* NUL-terminated */
+    ngx_str_t                    expense_account;  /* NUL-terminated */
+    ngx_str_t                    currency;         /* lowercase */
+
+    /* a change of these rewrites every item at its next event */
+    uint32_t                     digest;
+} ngx_http_qbsync_item_conf_t;
+
+
+typedef struct {
+    ngx_str_t                    prefix;
+    ngx_str_t                    authorization;   /* Bearer secret key */
+} ngx_http_qbsync_stripe_t;
+
+
+/* what one zone is bound to: a realm or a token file is in one zone only */
+typedef struct {
+    ngx_str_t                    name;
+    ngx_shm_zone_t              *shm_zone;
+} ngx_http_qbsync_binding_t;
+
+
 typedef struct {
     /* ngx_shm_zone_t *, in the order the zones were declared */
     ngx_array_t                  zones;
+
+    ngx_array_t                  realms;        /* ngx_http_qbsync_binding_t */
+    ngx_array_t                  token_files;   /* ngx_http_qbsync_binding_t */
 } ngx_http_qbsync_main_conf_t;
 
 
 typedef struct {
-    ngx_flag_t                   verify;
+    ngx_int_t                    mode;
     ngx_str_t                    zone_name;
     ngx_shm_zone_t              *shm_zone;
 
@@ -38,6 +97,12 @@ typedef struct {
      * only unique within the endpoint: the dedupe scope is this location.
      */
     uint32_t                     endpoint;
+
+    ngx_http_qbsync_quickbooks_t  *quickbooks;
+    ngx_http_qbsync_oauth_t       *oauth;
+    ngx_http_qbsync_item_conf_t   *item;
+    ngx_http_qbsync_stripe_t      *stripe;
+    ngx_uint_t                     livemode;
 } ngx_http_qbsync_loc_conf_t;
 
 

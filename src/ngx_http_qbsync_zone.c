@@ -6,29 +6,41 @@
 
 #include "ngx_http_qbsync_module.h"
 #include "ngx_http_qbsync_zone.h"
+#include "ngx_http_qbsync_oauth.h"
 
 
 #define NGX_HTTP_QBSYNC_KEY_INFLIGHT  1
 #define NGX_HTTP_QBSYNC_KEY_DONE      2
+#define NGX_HTTP_QBSYNC_RECORD        3
 
 /*
  * Work done under the zone's mutex stays bounded: a few lazy expiries per
- * insert, and at most this many evictions when the slab is exhausted.
+ * queue and insert, and at most this many evictions when the slab is
+ * exhausted.
  */
 #define NGX_HTTP_QBSYNC_EXPIRE_BATCH  2
 #define NGX_HTTP_QBSYNC_EVICT_MAX     32
 
 
+/* keys and records share one tree; ns keeps their key spaces apart */
 typedef struct {
     u_char                       color;
-    u_char                       state;
-    u_short                      len;
-    uint32_t                     endpoint;
+    u_char                       kind;
+    u_char                       action;
+    u_char                       len;
+    uint32_t                     ns;
     ngx_queue_t                  queue;
+
+    /* 0: a pinned record */
     ngx_msec_t                   expires;
+    ngx_msec_t                   used;
+
     uint64_t                     ticket;
-    u_char                       event_id[1];
-} ngx_http_qbsync_key_node_t;
+    uint32_t                     value_len;
+
+    /* the key, then the record's value */
+    u_char                       data[1];
+} ngx_http_qbsync_node_t;
 
 
 typedef struct {
@@ -38,8 +50,11 @@ typedef struct {
     /* oldest lease at the tail */
     ngx_queue_t                  inflight;
 
-    /* least recently seen at the tail: evicted first */
+    /* least recently used at the tail: evicted first */
     ngx_queue_t                  done;
+    ngx_queue_t                  records;
+
+    ngx_queue_t                  pinned;
 
     uint64_t                     next_ticket;
     ngx_uint_t                   eviction_logged;
@@ -50,24 +65,31 @@ typedef struct {
 typedef struct {
     ngx_http_qbsync_shctx_t     *sh;
     ngx_slab_pool_t             *shpool;
+
+    /* checked when the zone is set up: the whole configuration is known */
+    ngx_cycle_t                 *cycle;
+    ngx_array_t                  token_files;    /* ngx_str_t */
 } ngx_http_qbsync_zone_t;
 
 
 static ngx_int_t ngx_http_qbsync_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static void ngx_http_qbsync_key_rbtree_insert_value(ngx_rbtree_node_t *temp,
+static void ngx_http_qbsync_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_int_t ngx_http_qbsync_key_cmp(uint32_t endpoint, u_char *event_id,
-    size_t len, ngx_http_qbsync_key_node_t *kn);
-static uint32_t ngx_http_qbsync_key_hash(ngx_http_qbsync_key_t *key);
-static ngx_http_qbsync_key_node_t *ngx_http_qbsync_key_lookup(
-    ngx_http_qbsync_zone_t *zone, uint32_t hash, ngx_http_qbsync_key_t *key);
-static ngx_http_qbsync_key_node_t *ngx_http_qbsync_key_alloc(
-    ngx_http_qbsync_zone_t *zone, size_t len, ngx_uint_t *evicted);
-static void ngx_http_qbsync_key_expire(ngx_http_qbsync_zone_t *zone,
-    ngx_queue_t *queue, ngx_msec_t now);
-static void ngx_http_qbsync_key_delete(ngx_http_qbsync_zone_t *zone,
-    ngx_http_qbsync_key_node_t *kn);
+static ngx_int_t ngx_http_qbsync_node_cmp(uint32_t ns, u_char *key,
+    size_t len, ngx_http_qbsync_node_t *qn);
+static uint32_t ngx_http_qbsync_hash(uint32_t ns, ngx_str_t *key);
+static ngx_http_qbsync_node_t *ngx_http_qbsync_lookup(
+    ngx_http_qbsync_zone_t *zone, uint32_t hash, uint32_t ns, ngx_str_t *key);
+static ngx_http_qbsync_node_t *ngx_http_qbsync_insert(
+    ngx_http_qbsync_zone_t *zone, uint32_t hash, uint32_t ns, ngx_str_t *key,
+    size_t value_len, ngx_uint_t *evicted);
+static ngx_int_t ngx_http_qbsync_evict_one(ngx_http_qbsync_zone_t *zone);
+static void ngx_http_qbsync_expire(ngx_http_qbsync_zone_t *zone,
+    ngx_msec_t now);
+static void ngx_http_qbsync_delete(ngx_http_qbsync_zone_t *zone,
+    ngx_http_qbsync_node_t *qn);
+static void ngx_http_qbsync_warn_eviction(ngx_shm_zone_t *shm_zone);
 static ngx_msec_t ngx_http_qbsync_zone_now(void);
 static time_t ngx_http_qbsync_seconds_until(ngx_msec_t expires,
     ngx_msec_t now);
@@ -127,6 +149,14 @@ ngx_http_qbsync_zone_add(ngx_conf_t *cf, ngx_str_t *value,
         return NGX_CONF_ERROR;
     }
 
+    ctx->cycle = cf->cycle;
+
+    if (ngx_array_init(&ctx->token_files, cf->pool, 1, sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     zone->init = ngx_http_qbsync_init_zone;
     zone->data = ctx;
 
@@ -136,18 +166,56 @@ ngx_http_qbsync_zone_add(ngx_conf_t *cf, ngx_str_t *value,
 }
 
 
+ngx_int_t
+ngx_http_qbsync_zone_add_token_file(ngx_shm_zone_t *shm_zone, ngx_str_t *path)
+{
+    ngx_str_t               *file;
+    ngx_http_qbsync_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    file = ngx_array_push(&zone->token_files);
+    if (file == NULL) {
+        return NGX_ERROR;
+    }
+
+    *file = *path;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_qbsync_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_qbsync_zone_t  *ozone = data;
 
     size_t                   len;
+    ngx_str_t               *files;
+    ngx_uint_t               i;
     ngx_http_qbsync_zone_t  *zone;
 
     zone = shm_zone->data;
 
+    /*
+     * Here, unlike while the http block is parsed, the "user" directive is
+     * known wherever it stands; and a failure here fails a reload without
+     * stopping the running nginx.
+     */
+
+    files = zone->token_files.elts;
+
+    for (i = 0; i < zone->token_files.nelts; i++) {
+        if (ngx_http_qbsync_oauth_check_file(zone->cycle, shm_zone->shm.log,
+                                             &files[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
     if (ozone) {
-        /* a reload keeps the keys: redeliveries stay duplicates */
+        /* a reload keeps the keys and records: redeliveries stay duplicates */
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
         return NGX_OK;
@@ -168,10 +236,12 @@ ngx_http_qbsync_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone->shpool->data = zone->sh;
 
     ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
-                    ngx_http_qbsync_key_rbtree_insert_value);
+                    ngx_http_qbsync_rbtree_insert_value);
 
     ngx_queue_init(&zone->sh->inflight);
     ngx_queue_init(&zone->sh->done);
+    ngx_queue_init(&zone->sh->records);
+    ngx_queue_init(&zone->sh->pinned);
 
     len = sizeof(" in qbsync_zone \"\"") + shm_zone->shm.name.len;
 
@@ -190,43 +260,62 @@ ngx_http_qbsync_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
+uint32_t
+ngx_http_qbsync_zone_ns(const char *kind, ngx_str_t *name)
+{
+    uint32_t  hash;
+
+    ngx_crc32_init(hash);
+    ngx_crc32_update(&hash, (u_char *) kind, ngx_strlen(kind));
+    ngx_crc32_update(&hash, (u_char *) " ", 1);
+    ngx_crc32_update(&hash, name->data, name->len);
+    ngx_crc32_final(hash);
+
+    return hash;
+}
+
+
 ngx_http_qbsync_key_rc_e
 ngx_http_qbsync_key_acquire(ngx_shm_zone_t *shm_zone,
-    ngx_http_qbsync_key_t *key, ngx_msec_t lease, time_t *retry_after)
+    ngx_http_qbsync_key_t *key, ngx_msec_t lease, time_t *retry_after,
+    ngx_uint_t *action)
 {
-    uint32_t                     hash;
-    ngx_msec_t                   now;
-    ngx_uint_t                   evicted, first_eviction;
-    ngx_queue_t                 *q;
-    ngx_rbtree_node_t           *node;
-    ngx_http_qbsync_zone_t      *zone;
-    ngx_http_qbsync_key_node_t  *kn, *oldest;
-    ngx_http_qbsync_key_rc_e     rc;
+    uint32_t                  hash;
+    ngx_msec_t                now;
+    ngx_uint_t                evicted, warn;
+    ngx_queue_t              *q;
+    ngx_http_qbsync_zone_t   *zone;
+    ngx_http_qbsync_node_t   *qn, *oldest;
+    ngx_http_qbsync_key_rc_e  rc;
 
     zone = shm_zone->data;
-    hash = ngx_http_qbsync_key_hash(key);
+    hash = ngx_http_qbsync_hash(key->ns, &key->id);
     now = ngx_http_qbsync_zone_now();
     evicted = 0;
-    first_eviction = 0;
+    warn = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    ngx_http_qbsync_key_expire(zone, &zone->sh->inflight, now);
-    ngx_http_qbsync_key_expire(zone, &zone->sh->done, now);
+    ngx_http_qbsync_expire(zone, now);
 
-    kn = ngx_http_qbsync_key_lookup(zone, hash, key);
+    qn = ngx_http_qbsync_lookup(zone, hash, key->ns, &key->id);
 
-    if (kn) {
+    if (qn) {
 
-        if (kn->expires > now) {
+        if (qn->expires > now) {
 
-            if (kn->state == NGX_HTTP_QBSYNC_KEY_DONE) {
-                ngx_queue_remove(&kn->queue);
-                ngx_queue_insert_head(&zone->sh->done, &kn->queue);
+            if (qn->kind == NGX_HTTP_QBSYNC_KEY_DONE) {
+                qn->used = now;
+                ngx_queue_remove(&qn->queue);
+                ngx_queue_insert_head(&zone->sh->done, &qn->queue);
+                if (action) {
+                    *action = qn->action;
+                }
+
                 rc = NGX_HTTP_QBSYNC_KEY_DUPLICATE;
 
             } else {
-                *retry_after = ngx_http_qbsync_seconds_until(kn->expires, now);
+                *retry_after = ngx_http_qbsync_seconds_until(qn->expires, now);
                 rc = NGX_HTTP_QBSYNC_KEY_IN_PROGRESS;
             }
 
@@ -234,20 +323,21 @@ ngx_http_qbsync_key_acquire(ngx_shm_zone_t *shm_zone,
             return rc;
         }
 
-        if (kn->state == NGX_HTTP_QBSYNC_KEY_INFLIGHT) {
+        if (qn->kind == NGX_HTTP_QBSYNC_KEY_INFLIGHT) {
             /* its request died with its worker, or outlived the lease */
             (void) ngx_atomic_fetch_add(&zone->sh->counters.keys_taken_over,
                                         1);
         }
 
-        ngx_queue_remove(&kn->queue);
+        ngx_queue_remove(&qn->queue);
 
     } else {
-        kn = ngx_http_qbsync_key_alloc(zone, key->event_id.len, &evicted);
+        qn = ngx_http_qbsync_insert(zone, hash, key->ns, &key->id, 0,
+                                    &evicted);
 
-        if (kn == NULL) {
+        if (qn == NULL) {
             q = ngx_queue_last(&zone->sh->inflight);
-            oldest = ngx_queue_data(q, ngx_http_qbsync_key_node_t, queue);
+            oldest = ngx_queue_data(q, ngx_http_qbsync_node_t, queue);
 
             *retry_after = ngx_queue_empty(&zone->sh->inflight)
                            ? 1
@@ -260,36 +350,23 @@ ngx_http_qbsync_key_acquire(ngx_shm_zone_t *shm_zone,
 
         if (evicted && !zone->sh->eviction_logged) {
             zone->sh->eviction_logged = 1;
-            first_eviction = 1;
+            warn = 1;
         }
-
-        node = (ngx_rbtree_node_t *)
-                   ((u_char *) kn - offsetof(ngx_rbtree_node_t, color));
-        node->key = hash;
-
-        kn->len = (u_short) key->event_id.len;
-        kn->endpoint = key->endpoint;
-        ngx_memcpy(kn->event_id, key->event_id.data, key->event_id.len);
-
-        ngx_rbtree_insert(&zone->sh->rbtree, node);
     }
 
-    kn->state = NGX_HTTP_QBSYNC_KEY_INFLIGHT;
-    kn->expires = now + lease;
-    kn->ticket = ++zone->sh->next_ticket;
-    key->ticket = kn->ticket;
+    qn->kind = NGX_HTTP_QBSYNC_KEY_INFLIGHT;
+    qn->action = 0;
+    qn->expires = now + lease;
+    qn->used = now;
+    qn->ticket = ++zone->sh->next_ticket;
+    key->ticket = qn->ticket;
 
-    ngx_queue_insert_head(&zone->sh->inflight, &kn->queue);
+    ngx_queue_insert_head(&zone->sh->inflight, &qn->queue);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    if (first_eviction) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "qbsync_zone \"%V\" is full: evicting the oldest "
-                      "completed event ids; a redelivery of an evicted "
-                      "event is no longer recognised as a duplicate, "
-                      "consider a larger zone (logged once)",
-                      &shm_zone->shm.name);
+    if (warn) {
+        ngx_http_qbsync_warn_eviction(shm_zone);
     }
 
     return NGX_HTTP_QBSYNC_KEY_ACQUIRED;
@@ -298,38 +375,43 @@ ngx_http_qbsync_key_acquire(ngx_shm_zone_t *shm_zone,
 
 void
 ngx_http_qbsync_key_complete(ngx_shm_zone_t *shm_zone,
-    ngx_http_qbsync_key_t *key, ngx_msec_t ttl, ngx_log_t *log)
+    ngx_http_qbsync_key_t *key, ngx_msec_t ttl, ngx_uint_t action,
+    ngx_log_t *log)
 {
-    uint32_t                     hash;
-    ngx_uint_t                   held;
-    ngx_http_qbsync_zone_t      *zone;
-    ngx_http_qbsync_key_node_t  *kn;
+    uint32_t                 hash;
+    ngx_uint_t               held;
+    ngx_msec_t               now;
+    ngx_http_qbsync_zone_t  *zone;
+    ngx_http_qbsync_node_t  *qn;
 
     zone = shm_zone->data;
-    hash = ngx_http_qbsync_key_hash(key);
+    hash = ngx_http_qbsync_hash(key->ns, &key->id);
+    now = ngx_http_qbsync_zone_now();
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    kn = ngx_http_qbsync_key_lookup(zone, hash, key);
+    qn = ngx_http_qbsync_lookup(zone, hash, key->ns, &key->id);
 
-    held = (kn != NULL && kn->ticket == key->ticket
-            && kn->state == NGX_HTTP_QBSYNC_KEY_INFLIGHT);
+    held = (qn != NULL && qn->ticket == key->ticket
+            && qn->kind == NGX_HTTP_QBSYNC_KEY_INFLIGHT);
 
     if (held) {
-        kn->state = NGX_HTTP_QBSYNC_KEY_DONE;
-        kn->expires = ngx_http_qbsync_zone_now() + ttl;
+        qn->kind = NGX_HTTP_QBSYNC_KEY_DONE;
+        qn->action = (u_char) action;
+        qn->expires = now + ttl;
+        qn->used = now;
 
-        ngx_queue_remove(&kn->queue);
-        ngx_queue_insert_head(&zone->sh->done, &kn->queue);
+        ngx_queue_remove(&qn->queue);
+        ngx_queue_insert_head(&zone->sh->done, &qn->queue);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     if (!held) {
         ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "qbsync: event \"%V\" completed after its in-flight "
+                      "qbsync: \"%V\" completed after its in-flight "
                       "lease expired; qbsync_inflight_lease is shorter "
-                      "than the backend takes", &key->event_id);
+                      "than the work takes", &key->id);
     }
 }
 
@@ -338,27 +420,162 @@ void
 ngx_http_qbsync_key_release(ngx_shm_zone_t *shm_zone,
     ngx_http_qbsync_key_t *key, ngx_log_t *log)
 {
-    uint32_t                     hash;
-    ngx_http_qbsync_zone_t      *zone;
-    ngx_http_qbsync_key_node_t  *kn;
+    uint32_t                 hash;
+    ngx_http_qbsync_zone_t  *zone;
+    ngx_http_qbsync_node_t  *qn;
 
     zone = shm_zone->data;
-    hash = ngx_http_qbsync_key_hash(key);
+    hash = ngx_http_qbsync_hash(key->ns, &key->id);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    kn = ngx_http_qbsync_key_lookup(zone, hash, key);
+    qn = ngx_http_qbsync_lookup(zone, hash, key->ns, &key->id);
 
-    if (kn != NULL && kn->ticket == key->ticket
-        && kn->state == NGX_HTTP_QBSYNC_KEY_INFLIGHT)
+    if (qn != NULL && qn->ticket == key->ticket
+        && qn->kind == NGX_HTTP_QBSYNC_KEY_INFLIGHT)
     {
-        ngx_http_qbsync_key_delete(zone, kn);
+        ngx_http_qbsync_delete(zone, qn);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
-                   "qbsync: released event \"%V\"", &key->event_id);
+                   "qbsync: released \"%V\"", &key->id);
+}
+
+
+ngx_int_t
+ngx_http_qbsync_record_get(ngx_shm_zone_t *shm_zone, uint32_t ns,
+    ngx_str_t *key, void *value, size_t size)
+{
+    uint32_t                 hash;
+    ngx_int_t                rc;
+    ngx_msec_t               now;
+    ngx_http_qbsync_zone_t  *zone;
+    ngx_http_qbsync_node_t  *qn;
+
+    zone = shm_zone->data;
+    hash = ngx_http_qbsync_hash(ns, key);
+    now = ngx_http_qbsync_zone_now();
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    qn = ngx_http_qbsync_lookup(zone, hash, ns, key);
+
+    if (qn != NULL && qn->kind == NGX_HTTP_QBSYNC_RECORD) {
+
+        if (qn->expires && qn->expires <= now) {
+            ngx_http_qbsync_delete(zone, qn);
+
+        } else {
+            ngx_memzero(value, size);
+            ngx_memcpy(value, qn->data + qn->len,
+                       ngx_min(size, (size_t) qn->value_len));
+
+            if (qn->expires) {
+                qn->used = now;
+                ngx_queue_remove(&qn->queue);
+                ngx_queue_insert_head(&zone->sh->records, &qn->queue);
+            }
+
+            rc = NGX_OK;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_qbsync_record_put(ngx_shm_zone_t *shm_zone, uint32_t ns,
+    ngx_str_t *key, const void *value, size_t size, ngx_msec_t ttl)
+{
+    uint32_t                 hash;
+    ngx_msec_t               now;
+    ngx_uint_t               evicted, warn;
+    ngx_http_qbsync_zone_t  *zone;
+    ngx_http_qbsync_node_t  *qn;
+
+    zone = shm_zone->data;
+    hash = ngx_http_qbsync_hash(ns, key);
+    now = ngx_http_qbsync_zone_now();
+    evicted = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ngx_http_qbsync_expire(zone, now);
+
+    qn = ngx_http_qbsync_lookup(zone, hash, ns, key);
+
+    if (qn != NULL
+        && (qn->kind != NGX_HTTP_QBSYNC_RECORD || qn->value_len != size))
+    {
+        ngx_http_qbsync_delete(zone, qn);
+        qn = NULL;
+    }
+
+    if (qn == NULL) {
+        qn = ngx_http_qbsync_insert(zone, hash, ns, key, size, &evicted);
+
+        if (qn == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_ERROR;
+        }
+
+        qn->kind = NGX_HTTP_QBSYNC_RECORD;
+        qn->value_len = (uint32_t) size;
+
+    } else {
+        ngx_queue_remove(&qn->queue);
+    }
+
+    ngx_memcpy(qn->data + qn->len, value, size);
+
+    qn->expires = ttl ? now + ttl : 0;
+    qn->used = now;
+
+    ngx_queue_insert_head(ttl ? &zone->sh->records : &zone->sh->pinned,
+                          &qn->queue);
+
+    warn = (evicted && !zone->sh->eviction_logged);
+
+    if (warn) {
+        zone->sh->eviction_logged = 1;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (warn) {
+        ngx_http_qbsync_warn_eviction(shm_zone);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_qbsync_record_delete(ngx_shm_zone_t *shm_zone, uint32_t ns,
+    ngx_str_t *key)
+{
+    uint32_t                 hash;
+    ngx_http_qbsync_zone_t  *zone;
+    ngx_http_qbsync_node_t  *qn;
+
+    zone = shm_zone->data;
+    hash = ngx_http_qbsync_hash(ns, key);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    qn = ngx_http_qbsync_lookup(zone, hash, ns, key);
+
+    if (qn != NULL && qn->kind == NGX_HTTP_QBSYNC_RECORD) {
+        ngx_http_qbsync_delete(zone, qn);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
 
@@ -375,13 +592,13 @@ ngx_http_qbsync_count(ngx_shm_zone_t *shm_zone,
 
 
 static void
-ngx_http_qbsync_key_rbtree_insert_value(ngx_rbtree_node_t *temp,
+ngx_http_qbsync_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
 {
-    ngx_rbtree_node_t           **p;
-    ngx_http_qbsync_key_node_t   *kn, *knt;
+    ngx_rbtree_node_t       **p;
+    ngx_http_qbsync_node_t   *qn, *qnt;
 
-    kn = (ngx_http_qbsync_key_node_t *) &node->color;
+    qn = (ngx_http_qbsync_node_t *) &node->color;
 
     for ( ;; ) {
 
@@ -393,11 +610,9 @@ ngx_http_qbsync_key_rbtree_insert_value(ngx_rbtree_node_t *temp,
 
         } else { /* node->key == temp->key */
 
-            knt = (ngx_http_qbsync_key_node_t *) &temp->color;
+            qnt = (ngx_http_qbsync_node_t *) &temp->color;
 
-            p = (ngx_http_qbsync_key_cmp(kn->endpoint, kn->event_id, kn->len,
-                                         knt)
-                 < 0)
+            p = (ngx_http_qbsync_node_cmp(qn->ns, qn->data, qn->len, qnt) < 0)
                 ? &temp->left : &temp->right;
         }
 
@@ -417,38 +632,38 @@ ngx_http_qbsync_key_rbtree_insert_value(ngx_rbtree_node_t *temp,
 
 
 static ngx_int_t
-ngx_http_qbsync_key_cmp(uint32_t endpoint, u_char *event_id, size_t len,
-    ngx_http_qbsync_key_node_t *kn)
+ngx_http_qbsync_node_cmp(uint32_t ns, u_char *key, size_t len,
+    ngx_http_qbsync_node_t *qn)
 {
-    if (endpoint != kn->endpoint) {
-        return (endpoint < kn->endpoint) ? -1 : 1;
+    if (ns != qn->ns) {
+        return (ns < qn->ns) ? -1 : 1;
     }
 
-    return ngx_memn2cmp(event_id, kn->event_id, len, (size_t) kn->len);
+    return ngx_memn2cmp(key, qn->data, len, (size_t) qn->len);
 }
 
 
 static uint32_t
-ngx_http_qbsync_key_hash(ngx_http_qbsync_key_t *key)
+ngx_http_qbsync_hash(uint32_t ns, ngx_str_t *key)
 {
     uint32_t  hash;
 
     ngx_crc32_init(hash);
-    ngx_crc32_update(&hash, (u_char *) &key->endpoint, sizeof(uint32_t));
-    ngx_crc32_update(&hash, key->event_id.data, key->event_id.len);
+    ngx_crc32_update(&hash, (u_char *) &ns, sizeof(uint32_t));
+    ngx_crc32_update(&hash, key->data, key->len);
     ngx_crc32_final(hash);
 
     return hash;
 }
 
 
-static ngx_http_qbsync_key_node_t *
-ngx_http_qbsync_key_lookup(ngx_http_qbsync_zone_t *zone, uint32_t hash,
-    ngx_http_qbsync_key_t *key)
+static ngx_http_qbsync_node_t *
+ngx_http_qbsync_lookup(ngx_http_qbsync_zone_t *zone, uint32_t hash,
+    uint32_t ns, ngx_str_t *key)
 {
-    ngx_int_t                    rc;
-    ngx_rbtree_node_t           *node, *sentinel;
-    ngx_http_qbsync_key_node_t  *kn;
+    ngx_int_t                rc;
+    ngx_rbtree_node_t       *node, *sentinel;
+    ngx_http_qbsync_node_t  *qn;
 
     node = zone->sh->rbtree.root;
     sentinel = zone->sh->rbtree.sentinel;
@@ -467,13 +682,12 @@ ngx_http_qbsync_key_lookup(ngx_http_qbsync_zone_t *zone, uint32_t hash,
 
         /* hash == node->key */
 
-        kn = (ngx_http_qbsync_key_node_t *) &node->color;
+        qn = (ngx_http_qbsync_node_t *) &node->color;
 
-        rc = ngx_http_qbsync_key_cmp(key->endpoint, key->event_id.data,
-                                     key->event_id.len, kn);
+        rc = ngx_http_qbsync_node_cmp(ns, key->data, key->len, qn);
 
         if (rc == 0) {
-            return kn;
+            return qn;
         }
 
         node = (rc < 0) ? node->left : node->right;
@@ -483,86 +697,150 @@ ngx_http_qbsync_key_lookup(ngx_http_qbsync_zone_t *zone, uint32_t hash,
 }
 
 
-static ngx_http_qbsync_key_node_t *
-ngx_http_qbsync_key_alloc(ngx_http_qbsync_zone_t *zone, size_t len,
-    ngx_uint_t *evicted)
+static ngx_http_qbsync_node_t *
+ngx_http_qbsync_insert(ngx_http_qbsync_zone_t *zone, uint32_t hash,
+    uint32_t ns, ngx_str_t *key, size_t value_len, ngx_uint_t *evicted)
 {
-    size_t                       size;
-    ngx_queue_t                 *q;
-    ngx_rbtree_node_t           *node;
-    ngx_http_qbsync_key_node_t  *oldest;
+    size_t                   size;
+    ngx_rbtree_node_t       *node;
+    ngx_http_qbsync_node_t  *qn;
 
     size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_qbsync_key_node_t, event_id)
-           + len;
+           + offsetof(ngx_http_qbsync_node_t, data)
+           + key->len + value_len;
 
     for ( ;; ) {
         node = ngx_slab_alloc_locked(zone->shpool, size);
 
         if (node != NULL) {
-            return (ngx_http_qbsync_key_node_t *) &node->color;
+            break;
         }
 
-        /*
-         * Only completed keys are evicted: dropping one in flight would
-         * let a concurrent redelivery through to the backend.
-         */
-
-        if (ngx_queue_empty(&zone->sh->done)
-            || *evicted == NGX_HTTP_QBSYNC_EVICT_MAX)
+        if (*evicted == NGX_HTTP_QBSYNC_EVICT_MAX
+            || ngx_http_qbsync_evict_one(zone) != NGX_OK)
         {
             return NULL;
         }
 
-        q = ngx_queue_last(&zone->sh->done);
-        oldest = ngx_queue_data(q, ngx_http_qbsync_key_node_t, queue);
-
-        ngx_http_qbsync_key_delete(zone, oldest);
-
         (*evicted)++;
-        (void) ngx_atomic_fetch_add(&zone->sh->counters.keys_evicted, 1);
     }
+
+    node->key = hash;
+
+    qn = (ngx_http_qbsync_node_t *) &node->color;
+
+    qn->len = (u_char) key->len;
+    qn->ns = ns;
+    qn->value_len = 0;
+    ngx_memcpy(qn->data, key->data, key->len);
+
+    ngx_rbtree_insert(&zone->sh->rbtree, node);
+
+    return qn;
 }
 
 
-static void
-ngx_http_qbsync_key_expire(ngx_http_qbsync_zone_t *zone, ngx_queue_t *queue,
-    ngx_msec_t now)
+/*
+ * Makes room: the least recently used of the completed keys and the
+ * records goes.  Keys in flight and pinned records are never evicted:
+ * dropping one would let a concurrent redelivery through, or lose state
+ * that exists nowhere else.
+ */
+
+static ngx_int_t
+ngx_http_qbsync_evict_one(ngx_http_qbsync_zone_t *zone)
 {
-    ngx_uint_t                   n;
-    ngx_queue_t                 *q;
-    ngx_http_qbsync_key_node_t  *kn;
+    ngx_queue_t             *q;
+    ngx_http_qbsync_node_t  *done, *record;
 
-    for (n = 0; n < NGX_HTTP_QBSYNC_EXPIRE_BATCH; n++) {
+    done = NULL;
+    record = NULL;
 
-        if (ngx_queue_empty(queue)) {
-            return;
+    if (!ngx_queue_empty(&zone->sh->done)) {
+        q = ngx_queue_last(&zone->sh->done);
+        done = ngx_queue_data(q, ngx_http_qbsync_node_t, queue);
+    }
+
+    if (!ngx_queue_empty(&zone->sh->records)) {
+        q = ngx_queue_last(&zone->sh->records);
+        record = ngx_queue_data(q, ngx_http_qbsync_node_t, queue);
+    }
+
+    if (done == NULL && record == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (record == NULL || (done != NULL && done->used <= record->used)) {
+        ngx_http_qbsync_delete(zone, done);
+        (void) ngx_atomic_fetch_add(&zone->sh->counters.keys_evicted, 1);
+
+    } else {
+        ngx_http_qbsync_delete(zone, record);
+        (void) ngx_atomic_fetch_add(&zone->sh->counters.records_evicted, 1);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_qbsync_expire(ngx_http_qbsync_zone_t *zone, ngx_msec_t now)
+{
+    ngx_uint_t               i, n;
+    ngx_queue_t             *queue, *q;
+    ngx_http_qbsync_node_t  *qn;
+    ngx_queue_t             *queues[3];
+
+    queues[0] = &zone->sh->inflight;
+    queues[1] = &zone->sh->done;
+    queues[2] = &zone->sh->records;
+
+    for (i = 0; i < 3; i++) {
+        queue = queues[i];
+
+        for (n = 0; n < NGX_HTTP_QBSYNC_EXPIRE_BATCH; n++) {
+
+            if (ngx_queue_empty(queue)) {
+                break;
+            }
+
+            q = ngx_queue_last(queue);
+            qn = ngx_queue_data(q, ngx_http_qbsync_node_t, queue);
+
+            if (qn->expires > now) {
+                break;
+            }
+
+            ngx_http_qbsync_delete(zone, qn);
         }
-
-        q = ngx_queue_last(queue);
-        kn = ngx_queue_data(q, ngx_http_qbsync_key_node_t, queue);
-
-        if (kn->expires > now) {
-            return;
-        }
-
-        ngx_http_qbsync_key_delete(zone, kn);
     }
 }
 
 
 static void
-ngx_http_qbsync_key_delete(ngx_http_qbsync_zone_t *zone,
-    ngx_http_qbsync_key_node_t *kn)
+ngx_http_qbsync_delete(ngx_http_qbsync_zone_t *zone,
+    ngx_http_qbsync_node_t *qn)
 {
     ngx_rbtree_node_t  *node;
 
     node = (ngx_rbtree_node_t *)
-               ((u_char *) kn - offsetof(ngx_rbtree_node_t, color));
+               ((u_char *) qn - offsetof(ngx_rbtree_node_t, color));
 
-    ngx_queue_remove(&kn->queue);
+    ngx_queue_remove(&qn->queue);
     ngx_rbtree_delete(&zone->sh->rbtree, node);
     ngx_slab_free_locked(zone->shpool, node);
+}
+
+
+static void
+ngx_http_qbsync_warn_eviction(ngx_shm_zone_t *shm_zone)
+{
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "qbsync_zone \"%V\" is full: evicting the oldest "
+                  "completed event ids and cached records; a redelivery "
+                  "of an evicted event is no longer recognised as a "
+                  "duplicate, consider a larger zone (logged once)",
+                  &shm_zone->shm.name);
 }
 
 

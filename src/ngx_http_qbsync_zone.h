@@ -13,6 +13,10 @@
 #include <ngx_http.h>
 
 
+/* event ids, product ids and price ids all fit */
+#define NGX_HTTP_QBSYNC_KEY_MAX  255
+
+
 typedef enum {
     NGX_HTTP_QBSYNC_KEY_ACQUIRED = 0,
     NGX_HTTP_QBSYNC_KEY_DUPLICATE,
@@ -48,26 +52,47 @@ typedef struct {
     ngx_atomic_t                 outcomes[NGX_HTTP_QBSYNC_OUTCOMES];
     ngx_atomic_t                 keys_taken_over;
     ngx_atomic_t                 keys_evicted;
+    ngx_atomic_t                 records_evicted;
 } ngx_http_qbsync_counters_t;
 
 
-/* What a request holds while its event is in flight. */
+/*
+ * What a request holds while its event (or a product's sync) is in
+ * flight: ns separates the key spaces (an endpoint, a realm's products).
+ */
 typedef struct {
-    uint32_t                     endpoint;
-    ngx_str_t                    event_id;
+    uint32_t                     ns;
+    ngx_str_t                    id;
     uint64_t                     ticket;
 } ngx_http_qbsync_key_t;
 
 
 char *ngx_http_qbsync_zone_add(ngx_conf_t *cf, ngx_str_t *value,
     ngx_shm_zone_t **shm_zone);
+uint32_t ngx_http_qbsync_zone_ns(const char *kind, ngx_str_t *name);
+ngx_int_t ngx_http_qbsync_zone_add_token_file(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *path);
 
 ngx_http_qbsync_key_rc_e ngx_http_qbsync_key_acquire(ngx_shm_zone_t *shm_zone,
-    ngx_http_qbsync_key_t *key, ngx_msec_t lease, time_t *retry_after);
+    ngx_http_qbsync_key_t *key, ngx_msec_t lease, time_t *retry_after,
+    ngx_uint_t *action);
 void ngx_http_qbsync_key_complete(ngx_shm_zone_t *shm_zone,
-    ngx_http_qbsync_key_t *key, ngx_msec_t ttl, ngx_log_t *log);
+    ngx_http_qbsync_key_t *key, ngx_msec_t ttl, ngx_uint_t action,
+    ngx_log_t *log);
 void ngx_http_qbsync_key_release(ngx_shm_zone_t *shm_zone,
     ngx_http_qbsync_key_t *key, ngx_log_t *log);
+
+/*
+ * Records: small values under a key, kept for ttl and evicted least
+ * recently used first when the zone is full; a ttl of 0 pins a record
+ * (never expired, never evicted), for state that must not be lost.
+ */
+ngx_int_t ngx_http_qbsync_record_get(ngx_shm_zone_t *shm_zone, uint32_t ns,
+    ngx_str_t *key, void *value, size_t size);
+ngx_int_t ngx_http_qbsync_record_put(ngx_shm_zone_t *shm_zone, uint32_t ns,
+    ngx_str_t *key, const void *value, size_t size, ngx_msec_t ttl);
+void ngx_http_qbsync_record_delete(ngx_shm_zone_t *shm_zone, uint32_t ns,
+    ngx_str_t *key);
 
 void ngx_http_qbsync_count(ngx_shm_zone_t *shm_zone,
     ngx_http_qbsync_outcome_e outcome);

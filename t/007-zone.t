@@ -49,12 +49,14 @@ is full: evicting the oldest completed event ids
 
 
 === TEST 2: when every key is in flight, a new event gets 503 zone_full
-45 deliveries to 45 endpoints (45 keys) wait on a slow backend; a 46th
-endpoint then finds no room.
+80 deliveries to 80 endpoints (80 keys) wait on a slow backend; an 81st
+endpoint then finds no room.  Two fan-out requests of 40 mirrors each
+(new requests to nginx itself: a subrequest does not mirror) make the
+80, as one request may have only 50 subrequests.
 --- http_config
     qbsync_zone qbsync:32k;
 --- config eval
-my $gates = CORE::join '', map { <<"_EOC_" } 1 .. 46;
+my $gates = CORE::join '', map { <<"_EOC_" } 1 .. 81;
     location = /gate/$_ {
         qbsync_verify on;
         qbsync_webhook_secret whsec_qbsync_test_secret;
@@ -63,13 +65,30 @@ my $gates = CORE::join '', map { <<"_EOC_" } 1 .. 46;
     }
 _EOC_
 
-my $mirrors = CORE::join '', map { "        mirror /mirrored/$_;\n" } 1 .. 45;
-
-$gates . <<"_EOC_";
-    location = /fanout {
+my @halves = map {
+    my $half = $_;
+    my $mirrors = CORE::join '',
+        map { "        mirror /mirrored/" . ($half * 40 + $_) . ";\n" } 1 .. 40;
+    <<"_EOC_";
+    location = /half/$half {
 $mirrors
         mirror_request_body on;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_BACKEND_PORT/ok;
+    }
+_EOC_
+} 0, 1;
+
+$gates . CORE::join('', @halves) . <<"_EOC_";
+    location = /fanout {
+        mirror /split/0;
+        mirror /split/1;
+        mirror_request_body on;
         proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/later;
+    }
+
+    location ~ ^/split/(\\d)\$ {
+        internal;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/half/\$1;
     }
 
     location ~ ^/mirrored/(\\d+)\$ {
@@ -79,7 +98,7 @@ $mirrors
 
     location = /later {
         auth_request /pause;
-        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/gate/46;
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/gate/81;
     }
 
     location = /pause {

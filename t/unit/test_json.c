@@ -44,7 +44,7 @@ gen_duplicate(size_t size, const char *id, size_t len)
 {
     memset(buf, '#', sizeof(buf));
 
-    return qbsync_json_duplicate(buf, size, id, len);
+    return qbsync_json_duplicate(buf, size, id, len, NULL);
 }
 
 
@@ -103,6 +103,44 @@ test_duplicate(void)
 
     is_int(gen_duplicate(34, "evt_1", 5), 34, "fits exactly");
     is_int(gen_duplicate(33, "evt_1", 5), 0, "one byte short");
+
+    n = qbsync_json_duplicate(buf, sizeof(buf) - 1, "evt_1", 5, "created");
+    is_str(written(n),
+           "{\"duplicate\":true,\"event\":\"evt_1\","
+           "\"action\":\"created\"}",
+           "the action the event had");
+}
+
+
+static void
+test_object(void)
+{
+    size_t                n;
+    qbsync_json_member_t  members[4];
+
+    memset(members, 0, sizeof(members));
+
+    members[0].name = "event";
+    members[0].value = "evt_1";
+    members[0].len = 5;
+    members[1].name = "action";
+    members[1].value = "created";
+    members[1].len = 7;
+    members[2].name = "warning";
+    members[3].name = "qb_item_id";
+    members[3].value = "19";
+    members[3].len = 2;
+
+    memset(buf, '#', sizeof(buf));
+    n = qbsync_json_object(buf, sizeof(buf) - 1, members, 4);
+    is_str(written(n),
+           "{\"event\":\"evt_1\",\"action\":\"created\","
+           "\"qb_item_id\":\"19\"}",
+           "members in order, a NULL value left out");
+
+    memset(buf, '#', sizeof(buf));
+    n = qbsync_json_object(buf, sizeof(buf) - 1, members, 0);
+    is_str(written(n), "{}", "no members");
 }
 
 
@@ -111,6 +149,7 @@ main(void)
 {
     test_error();
     test_duplicate();
+    test_object();
 
     return done();
 }

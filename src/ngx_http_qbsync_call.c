@@ -1,0 +1,277 @@
+
+/*
+ * Copyright (C) qbsync authors
+ */
+
+
+#include "ngx_http_qbsync_call.h"
+
+
+static ngx_int_t ngx_http_qbsync_call_headers(ngx_http_request_t *sr,
+    ngx_http_qbsync_call_t *call);
+static ngx_table_elt_t *ngx_http_qbsync_call_header(ngx_http_request_t *sr,
+    const char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_qbsync_call_body(ngx_http_request_t *sr,
+    ngx_http_qbsync_call_t *call);
+static ngx_int_t ngx_http_qbsync_call_done(ngx_http_request_t *sr,
+    void *data, ngx_int_t rc);
+static ngx_str_t *ngx_http_qbsync_call_find(ngx_http_request_t *sr,
+    const char *name);
+
+
+static ngx_str_t  ngx_http_qbsync_get_method = ngx_string("GET");
+static ngx_str_t  ngx_http_qbsync_post_method = ngx_string("POST");
+
+
+ngx_int_t
+ngx_http_qbsync_call_start(ngx_http_request_t *r, ngx_http_qbsync_call_t *call)
+{
+    ngx_http_request_t           *sr;
+    ngx_http_post_subrequest_t   *ps;
+
+    call->status = 0;
+    call->done = 0;
+    call->retry_after = 0;
+    ngx_str_null(&call->response);
+    ngx_str_null(&call->intuit_tid);
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return NGX_ERROR;
+    }
+
+    ps->handler = ngx_http_qbsync_call_done;
+    ps->data = call;
+
+    if (ngx_http_subrequest(r, &call->uri, &call->args, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_WAITED
+                            |NGX_HTTP_SUBREQUEST_IN_MEMORY)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (call->method == NGX_HTTP_POST) {
+        sr->method = NGX_HTTP_POST;
+        sr->method_name = ngx_http_qbsync_post_method;
+
+    } else {
+        sr->method = NGX_HTTP_GET;
+        sr->method_name = ngx_http_qbsync_get_method;
+    }
+
+    if (ngx_http_qbsync_call_headers(sr, call) != NGX_OK
+        || ngx_http_qbsync_call_body(sr, call) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A subrequest starts with a copy of the parent's headers_in: everything
+ * Stripe sent, its Content-Length and signature included.  The call gets
+ * a list of its own instead, so the internal location needs no
+ * proxy_set_header for these and nothing of Stripe's request leaks.
+ */
+
+static ngx_int_t
+ngx_http_qbsync_call_headers(ngx_http_request_t *sr,
+    ngx_http_qbsync_call_t *call)
+{
+    ngx_str_t  accept;
+
+    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
+
+    if (ngx_list_init(&sr->headers_in.headers, sr->pool, 4,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sr->headers_in.content_length_n = -1;
+    sr->headers_in.keep_alive_n = -1;
+
+    ngx_str_set(&accept, "application/json");
+
+    if (ngx_http_qbsync_call_header(sr, "Accept", &accept) == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (call->authorization.len) {
+        sr->headers_in.authorization =
+            ngx_http_qbsync_call_header(sr, "Authorization",
+                                        &call->authorization);
+        if (sr->headers_in.authorization == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (call->content_type.len) {
+        sr->headers_in.content_type =
+            ngx_http_qbsync_call_header(sr, "Content-Type",
+                                        &call->content_type);
+        if (sr->headers_in.content_type == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_qbsync_call_header(ngx_http_request_t *sr, const char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&sr->headers_in.headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    h->lowcase_key = ngx_pnalloc(sr->pool, h->key.len);
+    if (h->lowcase_key == NULL) {
+        return NULL;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, h->key.len);
+
+    return h;
+}
+
+
+static ngx_int_t
+ngx_http_qbsync_call_body(ngx_http_request_t *sr, ngx_http_qbsync_call_t *call)
+{
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_http_request_body_t  *rb;
+
+    rb = ngx_pcalloc(sr->pool, sizeof(ngx_http_request_body_t));
+    if (rb == NULL) {
+        return NGX_ERROR;
+    }
+
+    sr->request_body = rb;
+
+    if (call->body.len == 0) {
+        return NGX_OK;
+    }
+
+    b = ngx_calloc_buf(sr->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = call->body.data;
+    b->last = call->body.data + call->body.len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    cl = ngx_alloc_chain_link(sr->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    rb->bufs = cl;
+    rb->buf = b;
+
+    sr->headers_in.content_length_n = call->body.len;
+
+    return NGX_OK;
+}
+
+
+/* Called once or more as the subrequest ends: records its answer once. */
+
+static ngx_int_t
+ngx_http_qbsync_call_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+{
+    ngx_http_qbsync_call_t *call = data;
+
+    ngx_str_t  *value;
+    ngx_buf_t  *b;
+
+    if (call->done) {
+        return rc;
+    }
+
+    call->done = 1;
+
+    if (rc == NGX_ERROR || sr->connection->error) {
+        /* no usable answer: a reset, or one too big for memory */
+        call->status = 0;
+        return rc;
+    }
+
+    call->status = sr->headers_out.status;
+
+    if (sr->out && sr->out->buf) {
+        b = sr->out->buf;
+        call->response.data = b->pos;
+        call->response.len = b->last - b->pos;
+    }
+
+    value = ngx_http_qbsync_call_find(sr, "intuit_tid");
+    if (value) {
+        call->intuit_tid = *value;
+    }
+
+    value = ngx_http_qbsync_call_find(sr, "Retry-After");
+    if (value) {
+        call->retry_after = ngx_atotm(value->data, value->len);
+
+        if (call->retry_after == NGX_ERROR) {
+            call->retry_after = 0;
+        }
+    }
+
+    return rc;
+}
+
+
+static ngx_str_t *
+ngx_http_qbsync_call_find(ngx_http_request_t *sr, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &sr->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash && h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i].value;
+        }
+    }
+}

@@ -1,0 +1,43 @@
+
+/*
+ * Copyright (C) qbsync authors
+ */
+
+
+#ifndef _NGX_HTTP_QBSYNC_CALL_H_INCLUDED_
+#define _NGX_HTTP_QBSYNC_CALL_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/*
+ * One HTTP call to QuickBooks, Intuit's OAuth endpoint or Stripe, made as
+ * an in-memory subrequest to the internal location that proxies to it.
+ * The subrequest carries only what is set here: its own method, body,
+ * Content-Length and a fresh header list, nothing of Stripe's request.
+ */
+typedef struct {
+    ngx_uint_t                   method;          /* NGX_HTTP_GET or _POST */
+    ngx_str_t                    uri;
+    ngx_str_t                    args;
+    ngx_str_t                    authorization;
+    ngx_str_t                    content_type;    /* empty without a body */
+    ngx_str_t                    body;
+
+    ngx_uint_t                   status;          /* 0: no answer at all */
+    ngx_str_t                    response;
+    ngx_str_t                    intuit_tid;
+    time_t                       retry_after;     /* 0 when not given */
+
+    unsigned                     done:1;
+} ngx_http_qbsync_call_t;
+
+
+ngx_int_t ngx_http_qbsync_call_start(ngx_http_request_t *r,
+    ngx_http_qbsync_call_t *call);
+
+
+#endif /* _NGX_HTTP_QBSYNC_CALL_H_INCLUDED_ */

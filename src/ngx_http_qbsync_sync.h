@@ -1,0 +1,33 @@
+
+/*
+ * Copyright (C) qbsync authors
+ */
+
+
+#ifndef _NGX_HTTP_QBSYNC_SYNC_H_INCLUDED_
+#define _NGX_HTTP_QBSYNC_SYNC_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_qbsync_gate.h"
+
+
+/*
+ * The sync of one verified, first-time event to QuickBooks.  Start and
+ * resume return NGX_AGAIN while a call is under way (the request's write
+ * event handler resumes it) and NGX_OK once the answer is decided;
+ * ngx_http_qbsync_sync_answer() then sends it.
+ */
+
+ngx_int_t ngx_http_qbsync_sync_start(ngx_http_request_t *r,
+    ngx_http_qbsync_ctx_t *ctx, ngx_http_qbsync_loc_conf_t *qlcf);
+ngx_int_t ngx_http_qbsync_sync_resume(ngx_http_request_t *r,
+    ngx_http_qbsync_sync_t *sync);
+ngx_int_t ngx_http_qbsync_sync_answer(ngx_http_request_t *r,
+    ngx_http_qbsync_sync_t *sync);
+
+
+#endif /* _NGX_HTTP_QBSYNC_SYNC_H_INCLUDED_ */

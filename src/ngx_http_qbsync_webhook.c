@@ -1,0 +1,126 @@
+
+/*
+ * Copyright (C) qbsync authors
+ */
+
+
+#include "ngx_http_qbsync_webhook.h"
+#include "ngx_http_qbsync_gate.h"
+#include "ngx_http_qbsync_sync.h"
+
+
+static void ngx_http_qbsync_webhook_body_handler(ngx_http_request_t *r);
+static void ngx_http_qbsync_webhook_resume(ngx_http_request_t *r);
+
+
+/*
+ * qbsync_webhook: the same checks and dedupe as the gate, then the sync,
+ * and the answer to Stripe comes from the module itself.  The event's key
+ * becomes done only with a 2xx answer (the gate's header filter).
+ */
+
+ngx_int_t
+ngx_http_qbsync_webhook_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_http_qbsync_ctx_t       *ctx;
+    ngx_http_qbsync_outcome_e    outcome;
+    ngx_http_qbsync_loc_conf_t  *qlcf;
+
+    qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qbsync_module);
+
+    ctx = ngx_http_qbsync_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    outcome = ngx_http_qbsync_check_headers(r, qlcf, ctx);
+
+    if (outcome != NGX_HTTP_QBSYNC_VERIFIED) {
+        ngx_http_qbsync_decide(r, ctx, qlcf, outcome, NULL);
+
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_qbsync_answer(r, ctx, NULL, 0);
+    }
+
+    rc = ngx_http_read_client_request_body(r,
+                                        ngx_http_qbsync_webhook_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_qbsync_webhook_body_handler(ngx_http_request_t *r)
+{
+    time_t                       retry_after;
+    ngx_int_t                    rc;
+    qbsync_event_t               event;
+    ngx_http_qbsync_ctx_t       *ctx;
+    ngx_http_qbsync_outcome_e    outcome;
+    ngx_http_qbsync_loc_conf_t  *qlcf;
+
+    ctx = ngx_http_qbsync_get_ctx(r);
+    qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qbsync_module);
+
+    retry_after = 0;
+
+    outcome = ngx_http_qbsync_check_body(r, qlcf, ctx, &event);
+
+    if (outcome == NGX_HTTP_QBSYNC_VERIFIED) {
+        outcome = ngx_http_qbsync_acquire(r, qlcf, ctx, &retry_after);
+    }
+
+    ngx_http_qbsync_decide(r, ctx, qlcf, outcome, event.message);
+
+    if (outcome != NGX_HTTP_QBSYNC_VERIFIED) {
+        ngx_http_finalize_request(r,
+                                  ngx_http_qbsync_answer(r, ctx, event.message,
+                                                         retry_after));
+        return;
+    }
+
+    rc = ngx_http_qbsync_sync_start(r, ctx, qlcf);
+
+    if (rc == NGX_AGAIN) {
+        r->write_event_handler = ngx_http_qbsync_webhook_resume;
+        return;
+    }
+
+    ngx_http_finalize_request(r, (rc == NGX_OK)
+                                 ? ngx_http_qbsync_sync_answer(r, ctx->sync)
+                                 : NGX_HTTP_INTERNAL_SERVER_ERROR);
+}
+
+
+/* Woken when a call ends, or by the OAuth wait timer. */
+
+static void
+ngx_http_qbsync_webhook_resume(ngx_http_request_t *r)
+{
+    ngx_int_t               rc;
+    ngx_http_qbsync_ctx_t  *ctx;
+
+    ctx = ngx_http_qbsync_get_ctx(r);
+
+    rc = ngx_http_qbsync_sync_resume(r, ctx->sync);
+
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_http_finalize_request(r, (rc == NGX_OK)
+                                 ? ngx_http_qbsync_sync_answer(r, ctx->sync)
+                                 : NGX_HTTP_INTERNAL_SERVER_ERROR);
+}

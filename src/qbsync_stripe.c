@@ -1,0 +1,816 @@
+
+/*
+ * Copyright (C) qbsync authors
+ */
+
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_tree.h>
+
+#include "qbsync_stripe.h"
+
+
+/*
+ * yajl_tree_free() recurses once per level, so nesting is bounded before
+ * the tree is built.  Stripe's objects nest a few levels, and expansion
+ * stops at four.
+ */
+#define QBSYNC_STRIPE_DEPTH_MAX   64
+
+/* "data.object.default_price.product." and room to spare */
+#define QBSYNC_STRIPE_PREFIX_MAX  64
+
+#define QBSYNC_STRIPE_REQUIRED    0x01   /* absent or null is an error */
+#define QBSYNC_STRIPE_NONEMPTY    0x02
+
+
+typedef struct {
+    qbsync_allocator_t  *allocator;
+
+    /* where the object being read sits, for error paths */
+    const char          *prefix;
+
+    char                *error;
+    size_t               error_size;
+} qbsync_stripe_ctx_t;
+
+
+static qbsync_stripe_rc_t qbsync_stripe_tree(qbsync_stripe_ctx_t *ctx,
+    const unsigned char *body, size_t len, yajl_val *tree);
+static const char *qbsync_stripe_scan(const unsigned char *body,
+    size_t len);
+static qbsync_stripe_rc_t qbsync_stripe_event(qbsync_stripe_ctx_t *ctx,
+    yajl_val root, qbsync_stripe_event_t *event);
+static qbsync_stripe_rc_t qbsync_stripe_product(qbsync_stripe_ctx_t *ctx,
+    yajl_val object, int expanded, qbsync_product_t *product);
+static qbsync_stripe_rc_t qbsync_stripe_default_price(
+    qbsync_stripe_ctx_t *ctx, yajl_val object, int expanded,
+    qbsync_product_t *product);
+static qbsync_stripe_rc_t qbsync_stripe_price(qbsync_stripe_ctx_t *ctx,
+    yajl_val object, qbsync_price_t *price);
+static qbsync_stripe_rc_t qbsync_stripe_price_product(
+    qbsync_stripe_ctx_t *ctx, yajl_val object, qbsync_price_t *price);
+static qbsync_stripe_rc_t qbsync_stripe_currency(qbsync_stripe_ctx_t *ctx,
+    yajl_val object, qbsync_price_t *price);
+static qbsync_stripe_rc_t qbsync_stripe_amount(qbsync_stripe_ctx_t *ctx,
+    yajl_val object, qbsync_price_t *price);
+static yajl_val qbsync_stripe_member(yajl_val object, const char *key);
+static int qbsync_stripe_is(yajl_val value, const char *string);
+static qbsync_stripe_rc_t qbsync_stripe_string(qbsync_stripe_ctx_t *ctx,
+    yajl_val object, const char *key, unsigned flags, qbsync_str_t *out);
+static qbsync_stripe_rc_t qbsync_stripe_boolean(qbsync_stripe_ctx_t *ctx,
+    yajl_val object, const char *key, int required, unsigned *value);
+static qbsync_stripe_rc_t qbsync_stripe_integer(qbsync_stripe_ctx_t *ctx,
+    yajl_val object, const char *key, int required, int64_t *value);
+static int qbsync_stripe_parse_int64(const char *number, int64_t *value);
+static qbsync_stripe_rc_t qbsync_stripe_copy(qbsync_stripe_ctx_t *ctx,
+    const char *value, qbsync_str_t *out);
+static qbsync_stripe_rc_t qbsync_stripe_invalid(qbsync_stripe_ctx_t *ctx,
+    const char *key, const char *problem);
+static qbsync_stripe_rc_t qbsync_stripe_nomem(qbsync_stripe_ctx_t *ctx);
+static void qbsync_stripe_empty_price(qbsync_price_t *price);
+static void qbsync_stripe_empty_product(qbsync_product_t *product);
+
+
+/* what an empty or absent string is: never NULL, never in the input */
+static const char  qbsync_stripe_empty[] = "";
+
+
+qbsync_stripe_rc_t
+qbsync_stripe_event_parse(const unsigned char *body, size_t len,
+    qbsync_allocator_t *allocator, qbsync_stripe_event_t *event,
+    char *error, size_t error_size)
+{
+    yajl_val             root;
+    qbsync_stripe_rc_t   rc;
+    qbsync_stripe_ctx_t  ctx;
+
+    memset(event, 0, sizeof(qbsync_stripe_event_t));
+    event->id.data = qbsync_stripe_empty;
+    event->type.data = qbsync_stripe_empty;
+    qbsync_stripe_empty_product(&event->product);
+    qbsync_stripe_empty_price(&event->price);
+
+    ctx.allocator = allocator;
+    ctx.prefix = "";
+    ctx.error = error;
+    ctx.error_size = error ? error_size : 0;
+
+    if (ctx.error_size) {
+        error[0] = '\0';
+    }
+
+    rc = qbsync_stripe_tree(&ctx, body, len, &root);
+    if (rc != QBSYNC_STRIPE_OK) {
+        return rc;
+    }
+
+    rc = qbsync_stripe_event(&ctx, root, event);
+
+    yajl_tree_free(root);
+
+    return rc;
+}
+
+
+qbsync_stripe_rc_t
+qbsync_stripe_product_parse(const unsigned char *body, size_t len,
+    qbsync_allocator_t *allocator, qbsync_product_t *product,
+    char *error, size_t error_size)
+{
+    yajl_val             root, object;
+    qbsync_stripe_rc_t   rc;
+    qbsync_stripe_ctx_t  ctx;
+
+    memset(product, 0, sizeof(qbsync_product_t));
+    qbsync_stripe_empty_product(product);
+
+    ctx.allocator = allocator;
+    ctx.prefix = "";
+    ctx.error = error;
+    ctx.error_size = error ? error_size : 0;
+
+    if (ctx.error_size) {
+        error[0] = '\0';
+    }
+
+    rc = qbsync_stripe_tree(&ctx, body, len, &root);
+    if (rc != QBSYNC_STRIPE_OK) {
+        return rc;
+    }
+
+    if (!YAJL_IS_OBJECT(root)) {
+        rc = qbsync_stripe_invalid(&ctx, "body", "expected an object");
+        goto done;
+    }
+
+    /* a price or an error answered in place of the product */
+    object = qbsync_stripe_member(root, "object");
+
+    if (object != NULL && !qbsync_stripe_is(object, "product")) {
+        rc = qbsync_stripe_invalid(&ctx, "object", "expected \"product\"");
+        goto done;
+    }
+
+    rc = qbsync_stripe_product(&ctx, root, 1, product);
+
+done:
+
+    yajl_tree_free(root);
+
+    return rc;
+}
+
+
+/*
+ * yajl_tree_parse() wants a C string, so the body is copied; the scan
+ * first makes sure that the copy's length is the body's, and that every
+ * string in the tree is whole (a "\u0000" would end it early).
+ */
+static qbsync_stripe_rc_t
+qbsync_stripe_tree(qbsync_stripe_ctx_t *ctx, const unsigned char *body,
+    size_t len, yajl_val *tree)
+{
+    char        *copy;
+    const char  *problem;
+
+    problem = qbsync_stripe_scan(body, len);
+    if (problem) {
+        return qbsync_stripe_invalid(ctx, "body", problem);
+    }
+
+    copy = malloc(len + 1);
+    if (copy == NULL) {
+        return qbsync_stripe_nomem(ctx);
+    }
+
+    memcpy(copy, body, len);
+    copy[len] = '\0';
+
+    /*
+     * No error buffer: yajl would quote the body into it.  A tree that
+     * could not be built for want of memory looks like invalid JSON.
+     */
+    *tree = yajl_tree_parse(copy, NULL, 0);
+
+    free(copy);
+
+    if (*tree == NULL) {
+        return qbsync_stripe_invalid(ctx, "body", "invalid JSON");
+    }
+
+    return QBSYNC_STRIPE_OK;
+}
+
+
+/*
+ * Follows yajl's lexer closely enough to count nesting: up to the point
+ * where yajl stops on an error, strings start and end where it sees them.
+ * yajl_tree_parse() allows comments, JSON does not: a '/' outside a
+ * string is refused here, so a comment cannot hide a bracket.
+ */
+static const char *
+qbsync_stripe_scan(const unsigned char *body, size_t len)
+{
+    size_t  i, depth;
+    int     in_string;
+
+    if (len == 0) {
+        return "empty";
+    }
+
+    if (memchr(body, '\0', len) != NULL) {
+        return "invalid JSON";
+    }
+
+    depth = 0;
+    in_string = 0;
+
+    for (i = 0; i < len; i++) {
+
+        if (in_string) {
+            if (body[i] == '"') {
+                in_string = 0;
+
+            } else if (body[i] == '\\') {
+                if (len - i > 5 && memcmp(&body[i + 1], "u0000", 5) == 0) {
+                    return "\\u0000 in a string";
+                }
+
+                i++;
+            }
+
+            continue;
+        }
+
+        switch (body[i]) {
+
+        case '"':
+            in_string = 1;
+            break;
+
+        case '{':
+        case '[':
+            if (++depth > QBSYNC_STRIPE_DEPTH_MAX) {
+                return "nested too deeply";
+            }
+
+            break;
+
+        case '}':
+        case ']':
+            if (depth) {
+                depth--;
+            }
+
+            break;
+
+        case '/':
+            return "invalid JSON";
+
+        default:
+            break;
+        }
+    }
+
+    return NULL;
+}
+
+
+static qbsync_stripe_rc_t
+qbsync_stripe_event(qbsync_stripe_ctx_t *ctx, yajl_val root,
+    qbsync_stripe_event_t *event)
+{
+    unsigned            livemode;
+    yajl_val            data, object, kind;
+    qbsync_stripe_rc_t  rc;
+
+    if (!YAJL_IS_OBJECT(root)) {
+        return qbsync_stripe_invalid(ctx, "body", "expected an object");
+    }
+
+    rc = qbsync_stripe_string(ctx, root, "id",
+                              QBSYNC_STRIPE_REQUIRED | QBSYNC_STRIPE_NONEMPTY,
+                              &event->id);
+    if (rc != QBSYNC_STRIPE_OK) {
+        return rc;
+    }
+
+    rc = qbsync_stripe_string(ctx, root, "type",
+                              QBSYNC_STRIPE_REQUIRED | QBSYNC_STRIPE_NONEMPTY,
+                              &event->type);
+    if (rc != QBSYNC_STRIPE_OK) {
+        return rc;
+    }
+
+    rc = qbsync_stripe_integer(ctx, root, "created", 1, &event->created);
+    if (rc != QBSYNC_STRIPE_OK) {
+        return rc;
+    }
+
+    livemode = 0;
+
+    rc = qbsync_stripe_boolean(ctx, root, "livemode", 0, &livemode);
+    if (rc != QBSYNC_STRIPE_OK) {
+        return rc;
+    }
+
+    event->livemode = livemode;
+
+    data = qbsync_stripe_member(root, "data");
+    if (!YAJL_IS_OBJECT(data)) {
+        return qbsync_stripe_invalid(ctx, "data", "expected an object");
+    }
+
+    object = qbsync_stripe_member(data, "object");
+    if (!YAJL_IS_OBJECT(object)) {
+        return qbsync_stripe_invalid(ctx, "data.object",
+                                     "expected an object");
+    }
+
+    ctx->prefix = "data.object.";
+
+    kind = qbsync_stripe_member(object, "object");
+
+    if (qbsync_stripe_is(kind, "product")) {
+        event->kind = QBSYNC_STRIPE_PRODUCT;
+        return qbsync_stripe_product(ctx, object, 0, &event->product);
+    }
+
+    if (qbsync_stripe_is(kind, "price")) {
+        event->kind = QBSYNC_STRIPE_PRICE;
+        return qbsync_stripe_price(ctx, object, &event->price);
+    }
+
+    event->kind = QBSYNC_STRIPE_OTHER;
+
+    return QBSYNC_STRIPE_OK;
+}
+
+
+/* expanded: default_price must be the expanded Price, not its id */
+static qbsync_stripe_rc_t
+qbsync_stripe_product(qbsync_stripe_ctx_t *ctx, yajl_val object,
+    int expanded, qbsync_product_t *product)
+{
+    unsigned            active;
+    yajl_val            deleted;
+    qbsync_stripe_rc_t  rc;
+
+    rc = qbsync_stripe_string(ctx, object, "id",
+                              QBSYNC_STRIPE_REQUIRED | QBSYNC_STRIPE_NONEMPTY,
+                              &product->id);
+    if (rc != QBSYNC_STRIPE_OK) {
+        return rc;
+    }
+
+    /* Stripe's DeletedProduct: {"id", "object": "product", "deleted"} */
+    deleted = qbsync_stripe_member(object, "deleted");
+
+    if (YAJL_IS_TRUE(deleted)) {
+        product->deleted = 1;
+        return QBSYNC_STRIPE_OK;
+    }
+
+    if (deleted != NULL && !YAJL_IS_FALSE(deleted)) {
+        return qbsync_stripe_invalid(ctx, "deleted", "expected a boolean");
+    }
+
+    rc = qbsync_stripe_string(ctx, object, "name", QBSYNC_STRIPE_REQUIRED,
+                              &product->name);
+    if (rc != QBSYNC_STRIPE_OK) {
+        return rc;
+    }
+
+    rc = qbsync_stripe_boolean(ctx, object, "active", 1, &active);
+    if (rc != QBSYNC_STRIPE_OK) {
+        return rc;
+    }
+
+    product->active = active;
+
+    rc = qbsync_stripe_string(ctx, object, "description", 0,
+                              &product->description);
+    if (rc != QBSYNC_STRIPE_OK) {
+        return rc;
+    }
+
+    return qbsync_stripe_default_price(ctx, object, expanded, product);
+}
+
+
+static qbsync_stripe_rc_t
+qbsync_stripe_default_price(qbsync_stripe_ctx_t *ctx, yajl_val object,
+    int expanded, qbsync_product_t *product)
+{
+    char                 prefix[QBSYNC_STRIPE_PREFIX_MAX];
+    yajl_val             value;
+    const char          *outer;
+    qbsync_stripe_rc_t   rc;
+
+    value = qbsync_stripe_member(object, "default_price");
+
+    if (value == NULL || YAJL_IS_NULL(value)) {
+        return QBSYNC_STRIPE_OK;
+    }
+
+    if (YAJL_IS_OBJECT(value)) {
+        outer = ctx->prefix;
+        snprintf(prefix, sizeof(prefix), "%sdefault_price.", outer);
+        ctx->prefix = prefix;
+
+        rc = qbsync_stripe_price(ctx, value, &product->price);
+
+        ctx->prefix = outer;
+
+        if (rc != QBSYNC_STRIPE_OK) {
+            return rc;
+        }
+
+        product->has_price = 1;
+        product->default_price = product->price.id;
+
+        return QBSYNC_STRIPE_OK;
+    }
+
+    if (expanded) {
+        return qbsync_stripe_invalid(ctx, "default_price",
+                                     "expected an expanded price");
+    }
+
+    if (!YAJL_IS_STRING(value)) {
+        return qbsync_stripe_invalid(ctx, "default_price",
+                                     "expected a string, an object or null");
+    }
+
+    return qbsync_stripe_copy(ctx, value->u.string,
+                              &product->default_price);
+}
+
+
+static qbsync_stripe_rc_t
+qbsync_stripe_price(qbsync_stripe_ctx_t *ctx, yajl_val object,
+    qbsync_price_t *price)
+{
+    unsigned            active;
+    qbsync_stripe_rc_t  rc;
+
+    rc = qbsync_stripe_string(ctx, object, "id",
+                              QBSYNC_STRIPE_REQUIRED | QBSYNC_STRIPE_NONEMPTY,
+                              &price->id);
+    if (rc != QBSYNC_STRIPE_OK) {
+        return rc;
+    }
+
+    rc = qbsync_stripe_price_product(ctx, object, price);
+    if (rc != QBSYNC_STRIPE_OK) {
+        return rc;
+    }
+
+    rc = qbsync_stripe_currency(ctx, object, price);
+    if (rc != QBSYNC_STRIPE_OK) {
+        return rc;
+    }
+
+    rc = qbsync_stripe_boolean(ctx, object, "active", 1, &active);
+    if (rc != QBSYNC_STRIPE_OK) {
+        return rc;
+    }
+
+    price->active = active;
+
+    rc = qbsync_stripe_integer(ctx, object, "created", 0, &price->created);
+    if (rc != QBSYNC_STRIPE_OK) {
+        return rc;
+    }
+
+    return qbsync_stripe_amount(ctx, object, price);
+}
+
+
+/* a Price's product is its id or, expanded, a Product or DeletedProduct */
+static qbsync_stripe_rc_t
+qbsync_stripe_price_product(qbsync_stripe_ctx_t *ctx, yajl_val object,
+    qbsync_price_t *price)
+{
+    char                 prefix[QBSYNC_STRIPE_PREFIX_MAX];
+    yajl_val             value;
+    const char          *outer;
+    qbsync_stripe_rc_t   rc;
+
+    value = qbsync_stripe_member(object, "product");
+
+    if (!YAJL_IS_OBJECT(value)) {
+        return qbsync_stripe_string(ctx, object, "product",
+                                    QBSYNC_STRIPE_REQUIRED
+                                    | QBSYNC_STRIPE_NONEMPTY,
+                                    &price->product);
+    }
+
+    outer = ctx->prefix;
+    snprintf(prefix, sizeof(prefix), "%sproduct.", outer);
+    ctx->prefix = prefix;
+
+    rc = qbsync_stripe_string(ctx, value, "id",
+                              QBSYNC_STRIPE_REQUIRED | QBSYNC_STRIPE_NONEMPTY,
+                              &price->product);
+
+    ctx->prefix = outer;
+
+    return rc;
+}
+
+
+/* Stripe's currencies are three-letter ISO 4217 codes, sent lowercase */
+static qbsync_stripe_rc_t
+qbsync_stripe_currency(qbsync_stripe_ctx_t *ctx, yajl_val object,
+    qbsync_price_t *price)
+{
+    char      *code;
+    size_t     i;
+    yajl_val   value;
+
+    value = qbsync_stripe_member(object, "currency");
+
+    if (!YAJL_IS_STRING(value)) {
+        return qbsync_stripe_invalid(ctx, "currency", "expected a string");
+    }
+
+    code = value->u.string;
+
+    for (i = 0; code[i]; i++) {
+        if (i == 3
+            || !((code[i] >= 'a' && code[i] <= 'z')
+                 || (code[i] >= 'A' && code[i] <= 'Z')))
+        {
+            break;
+        }
+
+        code[i] |= 0x20;
+    }
+
+    if (i != 3 || code[i] != '\0') {
+        return qbsync_stripe_invalid(ctx, "currency",
+                                     "expected a three-letter code");
+    }
+
+    return qbsync_stripe_copy(ctx, code, &price->currency);
+}
+
+
+/*
+ * Only a per-unit price without a customer-chosen amount has one amount
+ * for an Item's UnitPrice (Stripe: unit_amount is "only set if
+ * billing_scheme=per_unit"); billing_scheme absent is taken as per_unit.
+ */
+static qbsync_stripe_rc_t
+qbsync_stripe_amount(qbsync_stripe_ctx_t *ctx, yajl_val object,
+    qbsync_price_t *price)
+{
+    int                 per_unit, custom;
+    yajl_val            value;
+    qbsync_stripe_rc_t  rc;
+
+    rc = qbsync_stripe_string(ctx, object, "unit_amount_decimal", 0,
+                              &price->unit_amount_decimal);
+    if (rc != QBSYNC_STRIPE_OK) {
+        return rc;
+    }
+
+    value = qbsync_stripe_member(object, "billing_scheme");
+
+    if (value == NULL || YAJL_IS_NULL(value)) {
+        per_unit = 1;
+
+    } else if (YAJL_IS_STRING(value)) {
+        per_unit = qbsync_stripe_is(value, "per_unit");
+
+    } else {
+        return qbsync_stripe_invalid(ctx, "billing_scheme",
+                                     "expected a string or null");
+    }
+
+    value = qbsync_stripe_member(object, "custom_unit_amount");
+    custom = (value != NULL && !YAJL_IS_NULL(value));
+
+    price->has_amount = per_unit && !custom
+                        && price->unit_amount_decimal.len != 0;
+
+    return QBSYNC_STRIPE_OK;
+}
+
+
+/* the first member of that name, as Stripe sends each once */
+static yajl_val
+qbsync_stripe_member(yajl_val object, const char *key)
+{
+    const char  *path[2];
+
+    path[0] = key;
+    path[1] = NULL;
+
+    return yajl_tree_get(object, path, yajl_t_any);
+}
+
+
+static int
+qbsync_stripe_is(yajl_val value, const char *string)
+{
+    return YAJL_IS_STRING(value) && strcmp(value->u.string, string) == 0;
+}
+
+
+static qbsync_stripe_rc_t
+qbsync_stripe_string(qbsync_stripe_ctx_t *ctx, yajl_val object,
+    const char *key, unsigned flags, qbsync_str_t *out)
+{
+    yajl_val  value;
+
+    value = qbsync_stripe_member(object, key);
+
+    if (YAJL_IS_STRING(value)) {
+        if ((flags & QBSYNC_STRIPE_NONEMPTY)
+            && value->u.string[0] == '\0')
+        {
+            return qbsync_stripe_invalid(ctx, key,
+                                         "expected a non-empty string");
+        }
+
+        return qbsync_stripe_copy(ctx, value->u.string, out);
+    }
+
+    if (flags & QBSYNC_STRIPE_REQUIRED) {
+        return qbsync_stripe_invalid(ctx, key, "expected a string");
+    }
+
+    if (value != NULL && !YAJL_IS_NULL(value)) {
+        return qbsync_stripe_invalid(ctx, key, "expected a string or null");
+    }
+
+    return QBSYNC_STRIPE_OK;
+}
+
+
+/* an optional boolean that is absent leaves value as it was */
+static qbsync_stripe_rc_t
+qbsync_stripe_boolean(qbsync_stripe_ctx_t *ctx, yajl_val object,
+    const char *key, int required, unsigned *value)
+{
+    yajl_val  member;
+
+    member = qbsync_stripe_member(object, key);
+
+    if (member == NULL && !required) {
+        return QBSYNC_STRIPE_OK;
+    }
+
+    if (!YAJL_IS_TRUE(member) && !YAJL_IS_FALSE(member)) {
+        return qbsync_stripe_invalid(ctx, key, "expected a boolean");
+    }
+
+    *value = YAJL_IS_TRUE(member);
+
+    return QBSYNC_STRIPE_OK;
+}
+
+
+static qbsync_stripe_rc_t
+qbsync_stripe_integer(qbsync_stripe_ctx_t *ctx, yajl_val object,
+    const char *key, int required, int64_t *value)
+{
+    yajl_val  member;
+
+    member = qbsync_stripe_member(object, key);
+
+    if (member == NULL && !required) {
+        return QBSYNC_STRIPE_OK;
+    }
+
+    if (!YAJL_IS_NUMBER(member)
+        || qbsync_stripe_parse_int64(member->u.number.r, value) != 0)
+    {
+        return qbsync_stripe_invalid(ctx, key, "expected an integer");
+    }
+
+    return QBSYNC_STRIPE_OK;
+}
+
+
+/*
+ * The number as JSON wrote it: yajl's own integer flag is not set by
+ * yajl 2.1.0's tree, and 1e3 or 1.0 are not Stripe's integers anyway.
+ */
+static int
+qbsync_stripe_parse_int64(const char *number, int64_t *value)
+{
+    unsigned     digit, negative;
+    uint64_t     n, limit;
+    const char  *p;
+
+    negative = (number[0] == '-');
+    p = number + negative;
+
+    if (*p == '\0') {
+        return -1;
+    }
+
+    limit = negative ? (uint64_t) INT64_MAX + 1 : (uint64_t) INT64_MAX;
+    n = 0;
+
+    for ( /* void */ ; *p; p++) {
+        if (*p < '0' || *p > '9') {
+            return -1;
+        }
+
+        digit = *p - '0';
+
+        if (n > (limit - digit) / 10) {
+            return -1;
+        }
+
+        n = n * 10 + digit;
+    }
+
+    /* written so that INT64_MIN is reached without an overflow */
+    *value = (negative && n) ? -(int64_t) (n - 1) - 1 : (int64_t) n;
+
+    return 0;
+}
+
+
+static qbsync_stripe_rc_t
+qbsync_stripe_copy(qbsync_stripe_ctx_t *ctx, const char *value,
+    qbsync_str_t *out)
+{
+    char    *copy;
+    size_t   len;
+
+    len = strlen(value);
+
+    if (len == 0) {
+        out->data = qbsync_stripe_empty;
+        out->len = 0;
+        return QBSYNC_STRIPE_OK;
+    }
+
+    copy = ctx->allocator->alloc(ctx->allocator->ctx, len);
+    if (copy == NULL) {
+        return qbsync_stripe_nomem(ctx);
+    }
+
+    memcpy(copy, value, len);
+
+    out->data = copy;
+    out->len = len;
+
+    return QBSYNC_STRIPE_OK;
+}
+
+
+static qbsync_stripe_rc_t
+qbsync_stripe_invalid(qbsync_stripe_ctx_t *ctx, const char *key,
+    const char *problem)
+{
+    if (ctx->error_size) {
+        snprintf(ctx->error, ctx->error_size, "%s%s: %s", ctx->prefix, key,
+                 problem);
+    }
+
+    return QBSYNC_STRIPE_INVALID;
+}
+
+
+static qbsync_stripe_rc_t
+qbsync_stripe_nomem(qbsync_stripe_ctx_t *ctx)
+{
+    if (ctx->error_size) {
+        snprintf(ctx->error, ctx->error_size, "out of memory");
+    }
+
+    return QBSYNC_STRIPE_NOMEM;
+}
+
+
+static void
+qbsync_stripe_empty_price(qbsync_price_t *price)
+{
+    price->id.data = qbsync_stripe_empty;
+    price->product.data = qbsync_stripe_empty;
+    price->currency.data = qbsync_stripe_empty;
+    price->unit_amount_decimal.data = qbsync_stripe_empty;
+}
+
+
+static void
+qbsync_stripe_empty_product(qbsync_product_t *product)
+{
+    product->id.data = qbsync_stripe_empty;
+    product->name.data = qbsync_stripe_empty;
+    product->description.data = qbsync_stripe_empty;
+    product->default_price.data = qbsync_stripe_empty;
+    qbsync_stripe_empty_price(&product->price);
+}
