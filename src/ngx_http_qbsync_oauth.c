@@ -918,8 +918,9 @@ ngx_http_qbsync_oauth_warn(ngx_http_request_t *r,
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "qbsync: the QuickBooks refresh token of \"%V\" expires "
-                  "in %T days; re-authorise the connection before then",
-                  &octx->oauth->token_file, left > 0 ? left / 86400 : 0);
+                  "within %T days; re-authorise the connection before then",
+                  &octx->oauth->token_file,
+                  left > 0 ? (left + 86399) / 86400 : 0);
 }
 
 

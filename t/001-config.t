@@ -154,3 +154,168 @@ backend
 --- config
     qbsync_zone qbsync:1m;
 --- must_die
+
+
+
+=== TEST 14: qbsync_webhook without qbsync_quickbooks
+--- http_config
+    qbsync_zone qbsync:1m;
+--- config
+    location = /stripe/qbsync {
+        qbsync_webhook on;
+        qbsync_webhook_secret whsec_qbsync_test_secret;
+        qbsync_oauth /_qbsync/oauth client_id=c
+                     client_secret_file=$TEST_NGINX_SERVER_ROOT/html/qbo.secret
+                     token_file=$TEST_NGINX_SERVER_ROOT/html/tokens.json;
+        qbsync_item type=Service income_account=79 expense_account=80
+                    currency=usd;
+    }
+--- user_files
+>>> qbo.secret
+secret
+>>> tokens.json
+{"refresh_token":"rt"}
+--- must_die
+
+
+
+=== TEST 15: an item type QuickBooks items cannot have here
+--- http_config
+    qbsync_zone qbsync:1m;
+--- config
+    qbsync_item type=Inventory income_account=79 expense_account=80
+                currency=usd;
+--- must_die
+
+
+
+=== TEST 16: qbsync_verify and qbsync_webhook in one location
+--- http_config
+    qbsync_zone qbsync:1m;
+--- config
+    location = /stripe/qbsync {
+        qbsync_verify on;
+        qbsync_webhook on;
+        qbsync_webhook_secret whsec_qbsync_test_secret;
+    }
+--- must_die
+
+
+
+=== TEST 17: one realm from two zones
+--- http_config
+    qbsync_zone one:1m;
+    qbsync_zone two:1m;
+--- config
+    qbsync_webhook_secret whsec_qbsync_test_secret;
+    qbsync_quickbooks /_qbsync/qbo realm=9341453201;
+    qbsync_item type=Service income_account=79 expense_account=80
+                currency=usd;
+    qbsync_oauth /_qbsync/oauth client_id=c
+                 client_secret_file=$TEST_NGINX_SERVER_ROOT/html/qbo.secret
+                 token_file=$TEST_NGINX_SERVER_ROOT/html/tokens.json;
+
+    location = /a { qbsync_webhook zone=one; }
+    location = /b { qbsync_webhook zone=two; }
+--- user_files
+>>> qbo.secret
+secret
+>>> tokens.json
+{"refresh_token":"rt"}
+--- must_die
+
+
+
+=== TEST 18: a token file that does not exist
+--- http_config
+    qbsync_zone qbsync:1m;
+--- config
+    location = /stripe/qbsync {
+        qbsync_webhook on;
+        qbsync_webhook_secret whsec_qbsync_test_secret;
+        qbsync_quickbooks /_qbsync/qbo realm=9341453201;
+        qbsync_oauth /_qbsync/oauth client_id=c
+                     client_secret_file=$TEST_NGINX_SERVER_ROOT/html/qbo.secret
+                     token_file=$TEST_NGINX_SERVER_ROOT/html/missing.json;
+        qbsync_item type=Service income_account=79 expense_account=80
+                    currency=usd;
+    }
+--- user_files
+>>> qbo.secret
+secret
+--- must_die
+
+
+
+=== TEST 19: qbsync_oauth without a token file
+--- http_config
+    qbsync_zone qbsync:1m;
+--- config
+    qbsync_oauth /_qbsync/oauth client_id=c
+                 client_secret_file=$TEST_NGINX_SERVER_ROOT/html/qbo.secret;
+--- user_files
+>>> qbo.secret
+secret
+--- must_die
+
+
+
+=== TEST 20: a Stripe key file with two keys
+--- http_config
+    qbsync_zone qbsync:1m;
+--- config
+    qbsync_stripe /_qbsync/stripe key_file=$TEST_NGINX_SERVER_ROOT/html/stripe.key;
+--- user_files
+>>> stripe.key
+sk_live_one
+sk_live_two
+--- must_die
+
+
+
+=== TEST 21: a realm that is not a number
+--- http_config
+    qbsync_zone qbsync:1m;
+--- config
+    qbsync_quickbooks /_qbsync/qbo realm=acme;
+--- must_die
+
+
+
+=== TEST 22: an unknown qbsync_livemode
+--- config
+    qbsync_livemode production;
+--- must_die
+
+
+
+=== TEST 23: a complete webhook location starts
+--- http_config
+    qbsync_zone qbsync:1m;
+--- config
+    location = /stripe/qbsync {
+        qbsync_webhook on;
+        qbsync_webhook_secret whsec_qbsync_test_secret;
+        qbsync_quickbooks /_qbsync/qbo realm=9341453201 minorversion=75;
+        qbsync_oauth /_qbsync/oauth client_id=ABc123
+                     client_secret_file=$TEST_NGINX_SERVER_ROOT/html/qbo.secret
+                     token_file=$TEST_NGINX_SERVER_ROOT/html/tokens.json;
+        qbsync_item type=NonInventory income_account=79 expense_account=80
+                    currency=USD;
+        qbsync_stripe /_qbsync/stripe
+                      key_file=$TEST_NGINX_SERVER_ROOT/html/stripe.key;
+        qbsync_livemode live;
+    }
+    location = /t { return 200 "ok\n"; }
+--- user_files
+>>> qbo.secret
+secret
+>>> tokens.json
+{"refresh_token":"rt"}
+>>> stripe.key
+# rotated 2026-11-01
+sk_live_only
+--- request
+GET /t
+--- response_body
+ok

@@ -10,7 +10,9 @@ package Qbsync::Webhook;
 #
 # where a step is [reset => {...}], [seed => [items]], [deliver => $event],
 # [state] (GET the simulator's state), [faults => [rules]], [tokens => {}],
-# [stripe => {products, prices}] or [file] (GET the token file).
+# [stripe => {products, prices}], [file] (GET the token file) or
+# [qbo => {item}] (an item update made directly in QuickBooks, with
+# $AccessToken).
 
 use strict;
 use warnings;
@@ -20,6 +22,9 @@ use JSON::PP;
 use Qbsync::Stripe;
 
 our $Realm = '9341453201';
+
+# an access token a block can give both the simulator and the token file
+our $AccessToken = 'at-qbsync-test';
 
 my $json = JSON::PP->new->utf8(1)->canonical(1)->allow_nonref(1);
 
@@ -71,6 +76,11 @@ $stripe$extra    }
 
     location /sim/ {
         proxy_pass http://127.0.0.1:\$TEST_NGINX_SIM_PORT/_sim/;
+    }
+
+    # QuickBooks itself, for a block that edits an item behind the module
+    location /qbo-direct/ {
+        proxy_pass http://127.0.0.1:\$TEST_NGINX_SIM_PORT/;
     }
 
     location = /token-file {
@@ -188,6 +198,8 @@ sub request {
     my ($kind, $arg) = @$step;
 
     return "POST /stripe/qbsync\n$arg" if $kind eq 'deliver';
+    return "POST /qbo-direct/v3/company/$Realm/item?minorversion=75\n"
+           . $json->encode($arg) if $kind eq 'qbo';
     return "GET /token-file" if $kind eq 'file';
 
     my ($method, $path) = @{ $control{$kind} or die "unknown step $kind" };
@@ -206,6 +218,8 @@ sub header {
     my ($kind, $arg) = @$step;
 
     return Qbsync::Stripe::headers($arg) if $kind eq 'deliver';
+    return "Authorization: Bearer $AccessToken\n"
+           . "Content-Type: application/json\n" if $kind eq 'qbo';
     return "Content-Type: application/json\n";
 }
 
