@@ -15,12 +15,12 @@ static ngx_int_t ngx_http_qbsync_call_body(ngx_http_request_t *sr,
     ngx_http_qbsync_call_t *call);
 static ngx_int_t ngx_http_qbsync_call_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
-static ngx_str_t *ngx_http_qbsync_call_find(ngx_http_request_t *sr,
-    const char *name);
 
 
 static ngx_str_t  ngx_http_qbsync_get_method = ngx_string("GET");
 static ngx_str_t  ngx_http_qbsync_post_method = ngx_string("POST");
+static ngx_str_t  ngx_http_qbsync_intuit_tid = ngx_string("intuit_tid");
+static ngx_str_t  ngx_http_qbsync_retry_after = ngx_string("Retry-After");
 
 
 ngx_int_t
@@ -203,8 +203,8 @@ ngx_http_qbsync_call_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
     ngx_http_qbsync_call_t *call = data;
 
-    ngx_str_t  *value;
-    ngx_buf_t  *b;
+    ngx_buf_t        *b;
+    ngx_table_elt_t  *h;
 
     if (call->done) {
         return rc;
@@ -226,14 +226,16 @@ ngx_http_qbsync_call_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         call->response.len = b->last - b->pos;
     }
 
-    value = ngx_http_qbsync_call_find(sr, "intuit_tid");
-    if (value) {
-        call->intuit_tid = *value;
+    h = ngx_http_qbsync_find_header(&sr->headers_out.headers,
+                                    &ngx_http_qbsync_intuit_tid);
+    if (h) {
+        call->intuit_tid = h->value;
     }
 
-    value = ngx_http_qbsync_call_find(sr, "Retry-After");
-    if (value) {
-        call->retry_after = ngx_atotm(value->data, value->len);
+    h = ngx_http_qbsync_find_header(&sr->headers_out.headers,
+                                    &ngx_http_qbsync_retry_after);
+    if (h) {
+        call->retry_after = ngx_atotm(h->value.data, h->value.len);
 
         if (call->retry_after == NGX_ERROR) {
             call->retry_after = 0;
@@ -244,16 +246,16 @@ ngx_http_qbsync_call_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 }
 
 
-static ngx_str_t *
-ngx_http_qbsync_call_find(ngx_http_request_t *sr, const char *name)
+/* the first header of that name that is not deleted, or NULL */
+
+ngx_table_elt_t *
+ngx_http_qbsync_find_header(ngx_list_t *headers, ngx_str_t *name)
 {
-    size_t            len;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    len = ngx_strlen(name);
-    part = &sr->headers_out.headers.part;
+    part = &headers->part;
     h = part->elts;
 
     for (i = 0; /* void */ ; i++) {
@@ -268,10 +270,10 @@ ngx_http_qbsync_call_find(ngx_http_request_t *sr, const char *name)
             i = 0;
         }
 
-        if (h[i].hash && h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        if (h[i].hash && h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
         {
-            return &h[i].value;
+            return &h[i];
         }
     }
 }

@@ -38,6 +38,8 @@ typedef struct {
 
 ngx_int_t ngx_http_qbsync_call_start(ngx_http_request_t *r,
     ngx_http_qbsync_call_t *call);
+ngx_table_elt_t *ngx_http_qbsync_find_header(ngx_list_t *headers,
+    ngx_str_t *name);
 
 
 #endif /* _NGX_HTTP_QBSYNC_CALL_H_INCLUDED_ */

@@ -6,6 +6,7 @@
 
 #include "ngx_http_qbsync_gate.h"
 #include "ngx_http_qbsync_body.h"
+#include "ngx_http_qbsync_call.h"
 #include "ngx_http_qbsync_reply.h"
 #include "qbsync_event.h"
 #include "qbsync_json.h"
@@ -26,9 +27,16 @@ typedef struct {
 static ngx_int_t ngx_http_qbsync_gate_prepare_answers(void);
 static void ngx_http_qbsync_cleanup(void *data);
 static ngx_uint_t ngx_http_qbsync_is_json(ngx_table_elt_t *content_type);
-static ngx_table_elt_t *ngx_http_qbsync_find_header(ngx_http_request_t *r,
-    ngx_str_t *name);
 static void ngx_http_qbsync_gate_body_handler(ngx_http_request_t *r);
+static ngx_http_qbsync_outcome_e ngx_http_qbsync_check_body(
+    ngx_http_request_t *r, ngx_http_qbsync_loc_conf_t *qlcf,
+    ngx_http_qbsync_ctx_t *ctx, qbsync_event_t *event);
+static ngx_http_qbsync_outcome_e ngx_http_qbsync_acquire(
+    ngx_http_request_t *r, ngx_http_qbsync_loc_conf_t *qlcf,
+    ngx_http_qbsync_ctx_t *ctx, time_t *retry_after);
+static void ngx_http_qbsync_decide(ngx_http_request_t *r,
+    ngx_http_qbsync_ctx_t *ctx, ngx_http_qbsync_loc_conf_t *qlcf,
+    ngx_http_qbsync_outcome_e outcome, const char *message);
 static ngx_int_t ngx_http_qbsync_gate_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_qbsync_event_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -260,16 +268,9 @@ ngx_http_qbsync_gate_handler(ngx_http_request_t *r)
     outcome = ngx_http_qbsync_check_headers(r, qlcf, ctx);
 
     if (outcome != NGX_HTTP_QBSYNC_VERIFIED) {
-        ngx_http_qbsync_decide(r, ctx, qlcf, outcome, NULL);
-
-        rc = ngx_http_discard_request_body(r);
-
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
         ngx_http_finalize_request(r,
-                                  ngx_http_qbsync_answer(r, ctx, NULL, 0));
+                                  ngx_http_qbsync_refuse(r, qlcf, ctx,
+                                                         outcome));
         return NGX_DONE;
     }
 
@@ -372,7 +373,8 @@ ngx_http_qbsync_check_headers(ngx_http_request_t *r,
         return NGX_HTTP_QBSYNC_UNSUPPORTED_MEDIA_TYPE;
     }
 
-    header = ngx_http_qbsync_find_header(r, &ngx_http_qbsync_stripe_signature);
+    header = ngx_http_qbsync_find_header(&r->headers_in.headers,
+                                         &ngx_http_qbsync_stripe_signature);
 
     if (header == NULL) {
         return NGX_HTTP_QBSYNC_MISSING_SIGNATURE;
@@ -446,60 +448,20 @@ ngx_http_qbsync_is_json(ngx_table_elt_t *content_type)
 }
 
 
-static ngx_table_elt_t *
-ngx_http_qbsync_find_header(ngx_http_request_t *r, ngx_str_t *name)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
-
-
 static void
 ngx_http_qbsync_gate_body_handler(ngx_http_request_t *r)
 {
     time_t                       retry_after;
     qbsync_event_t               event;
-    ngx_http_qbsync_outcome_e    outcome;
-    ngx_http_qbsync_ctx_t  *ctx;
+    ngx_http_qbsync_ctx_t       *ctx;
     ngx_http_qbsync_loc_conf_t  *qlcf;
 
     ctx = ngx_http_qbsync_get_ctx(r);
     qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qbsync_module);
 
-    retry_after = 0;
-
-    outcome = ngx_http_qbsync_check_body(r, qlcf, ctx, &event);
-
-    if (outcome == NGX_HTTP_QBSYNC_VERIFIED) {
-        outcome = ngx_http_qbsync_acquire(r, qlcf, ctx, &retry_after);
-    }
-
-    ngx_http_qbsync_decide(r, ctx, qlcf, outcome, event.message);
-
-    if (outcome == NGX_HTTP_QBSYNC_VERIFIED) {
+    if (ngx_http_qbsync_admit(r, qlcf, ctx, &event, &retry_after)
+        == NGX_HTTP_QBSYNC_VERIFIED)
+    {
         ctx->phase_rc = NGX_DECLINED;
 
         /* the backend reads the same body: proxy_pass, mirror */
@@ -511,15 +473,61 @@ ngx_http_qbsync_gate_body_handler(ngx_http_request_t *r)
     }
 
     ngx_http_finalize_request(r,
-                              ngx_http_qbsync_answer(r, ctx,
-                                                          event.message,
-                                                          retry_after));
+                              ngx_http_qbsync_answer(r, ctx, event.message,
+                                                     retry_after));
+}
+
+
+/*
+ * A delivery refused on its headers alone: its body is read only to be
+ * thrown away, so that the connection can be kept.
+ */
+
+ngx_int_t
+ngx_http_qbsync_refuse(ngx_http_request_t *r,
+    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_ctx_t *ctx,
+    ngx_http_qbsync_outcome_e outcome)
+{
+    ngx_int_t  rc;
+
+    ngx_http_qbsync_decide(r, ctx, qlcf, outcome, NULL);
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_qbsync_answer(r, ctx, NULL, 0);
+}
+
+
+/* All that is decided once the body is read, in the gate or the webhook. */
+
+ngx_http_qbsync_outcome_e
+ngx_http_qbsync_admit(ngx_http_request_t *r,
+    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_ctx_t *ctx,
+    qbsync_event_t *event, time_t *retry_after)
+{
+    ngx_http_qbsync_outcome_e  outcome;
+
+    *retry_after = 0;
+
+    outcome = ngx_http_qbsync_check_body(r, qlcf, ctx, event);
+
+    if (outcome == NGX_HTTP_QBSYNC_VERIFIED) {
+        outcome = ngx_http_qbsync_acquire(r, qlcf, ctx, retry_after);
+    }
+
+    ngx_http_qbsync_decide(r, ctx, qlcf, outcome, event->message);
+
+    return outcome;
 }
 
 
 /* Signature first: a forged body is never parsed. */
 
-ngx_http_qbsync_outcome_e
+static ngx_http_qbsync_outcome_e
 ngx_http_qbsync_check_body(ngx_http_request_t *r,
     ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_ctx_t *ctx,
     qbsync_event_t *event)
@@ -586,7 +594,7 @@ ngx_http_qbsync_check_body(ngx_http_request_t *r,
 }
 
 
-ngx_http_qbsync_outcome_e
+static ngx_http_qbsync_outcome_e
 ngx_http_qbsync_acquire(ngx_http_request_t *r,
     ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_ctx_t *ctx,
     time_t *retry_after)
@@ -626,7 +634,7 @@ ngx_http_qbsync_acquire(ngx_http_request_t *r,
 
 /* Records the outcome for the variables, the counters and the log. */
 
-void
+static void
 ngx_http_qbsync_decide(ngx_http_request_t *r,
     ngx_http_qbsync_ctx_t *ctx, ngx_http_qbsync_loc_conf_t *qlcf,
     ngx_http_qbsync_outcome_e outcome, const char *message)

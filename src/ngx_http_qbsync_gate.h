@@ -75,15 +75,12 @@ ngx_http_qbsync_ctx_t *ngx_http_qbsync_get_ctx(ngx_http_request_t *r);
 ngx_http_qbsync_ctx_t *ngx_http_qbsync_create_ctx(ngx_http_request_t *r);
 ngx_http_qbsync_outcome_e ngx_http_qbsync_check_headers(ngx_http_request_t *r,
     ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_ctx_t *ctx);
-ngx_http_qbsync_outcome_e ngx_http_qbsync_check_body(ngx_http_request_t *r,
+ngx_int_t ngx_http_qbsync_refuse(ngx_http_request_t *r,
     ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_ctx_t *ctx,
-    qbsync_event_t *event);
-ngx_http_qbsync_outcome_e ngx_http_qbsync_acquire(ngx_http_request_t *r,
+    ngx_http_qbsync_outcome_e outcome);
+ngx_http_qbsync_outcome_e ngx_http_qbsync_admit(ngx_http_request_t *r,
     ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_ctx_t *ctx,
-    time_t *retry_after);
-void ngx_http_qbsync_decide(ngx_http_request_t *r, ngx_http_qbsync_ctx_t *ctx,
-    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_outcome_e outcome,
-    const char *message);
+    qbsync_event_t *event, time_t *retry_after);
 ngx_int_t ngx_http_qbsync_answer(ngx_http_request_t *r,
     ngx_http_qbsync_ctx_t *ctx, const char *message, time_t retry_after);
 

@@ -38,18 +38,18 @@
  * from the one the module wrote last.
  */
 typedef struct {
-    time_t                       expires_at;
-    time_t                       refresh_expires_at;
-    time_t                       file_mtime;
-    long                         file_mtime_nsec;
-    ino_t                        file_inode;
-    uint32_t                     generation;
-    u_char                       reauthorize;
-    u_char                       expiry_warned;
-    uint16_t                     access_len;
-    uint16_t                     refresh_len;
-    u_char                       access_token[NGX_HTTP_QBSYNC_ACCESS_TOKEN_MAX];
-    u_char                       refresh_token[NGX_HTTP_QBSYNC_REFRESH_TOKEN_MAX];
+    time_t          expires_at;
+    time_t          refresh_expires_at;
+    time_t          file_mtime;
+    long            file_mtime_nsec;
+    ino_t           file_inode;
+    uint32_t        generation;
+    u_char          reauthorize;
+    u_char          expiry_warned;
+    uint16_t        access_len;
+    uint16_t        refresh_len;
+    u_char          access_token[NGX_HTTP_QBSYNC_ACCESS_TOKEN_MAX];
+    u_char          refresh_token[NGX_HTTP_QBSYNC_REFRESH_TOKEN_MAX];
 } ngx_http_qbsync_tokens_rec_t;
 
 

@@ -137,6 +137,7 @@ static ngx_int_t ngx_http_qbsync_sync_price(ngx_http_qbsync_sync_t *sync);
 static ngx_int_t ngx_http_qbsync_sync_lock(ngx_http_qbsync_sync_t *sync);
 static ngx_int_t ngx_http_qbsync_sync_fetch(ngx_http_qbsync_sync_t *sync);
 static ngx_int_t ngx_http_qbsync_sync_plan(ngx_http_qbsync_sync_t *sync);
+static ngx_int_t ngx_http_qbsync_sync_recall(ngx_http_qbsync_sync_t *sync);
 static void ngx_http_qbsync_sync_price_of(ngx_http_qbsync_sync_t *sync,
     ngx_str_t *price_id, qbsync_price_t *price);
 static ngx_uint_t ngx_http_qbsync_sync_unchanged(
@@ -462,10 +463,9 @@ ngx_http_qbsync_sync_price(ngx_http_qbsync_sync_t *sync)
                            unit_price.len)
                == 0))
     {
-        return ngx_http_qbsync_sync_done(sync,
-                                         unit_price.len
-                                         ? NGX_HTTP_QBSYNC_ACTION_UNCHANGED
-                                         : NGX_HTTP_QBSYNC_ACTION_PRICE_RECORDED);
+        return ngx_http_qbsync_sync_done(sync, unit_price.len
+                                   ? NGX_HTTP_QBSYNC_ACTION_UNCHANGED
+                                   : NGX_HTTP_QBSYNC_ACTION_PRICE_RECORDED);
     }
 
     /* only the price changes: the rest of the item stays as last written */
@@ -477,19 +477,10 @@ ngx_http_qbsync_sync_price(ngx_http_qbsync_sync_t *sync)
                                   (char *) sync->mapping.name,
                                   sync->mapping.name_len)
         == NULL
-        || ngx_http_qbsync_sync_copy(sync, &sync->item_id,
-                                     (char *) sync->mapping.item_id,
-                                     sync->mapping.item_id_len)
-           == NULL
-        || ngx_http_qbsync_sync_copy(sync, &sync->sync_token,
-                                     (char *) sync->mapping.sync_token,
-                                     sync->mapping.sync_token_len)
-           == NULL)
+        || ngx_http_qbsync_sync_recall(sync) != NGX_OK)
     {
         return NGX_ERROR;
     }
-
-    sync->found_active = sync->mapping.active;
 
     if (ngx_http_qbsync_sync_lock(sync) != NGX_OK
         || sync->step == NGX_HTTP_QBSYNC_STEP_DONE)
@@ -646,6 +637,29 @@ ngx_http_qbsync_sync_fetch(ngx_http_qbsync_sync_t *sync)
 }
 
 
+/* The item last written, as the mapping remembers it. */
+
+static ngx_int_t
+ngx_http_qbsync_sync_recall(ngx_http_qbsync_sync_t *sync)
+{
+    if (ngx_http_qbsync_sync_copy(sync, &sync->item_id,
+                                  (char *) sync->mapping.item_id,
+                                  sync->mapping.item_id_len)
+        == NULL
+        || ngx_http_qbsync_sync_copy(sync, &sync->sync_token,
+                                     (char *) sync->mapping.sync_token,
+                                     sync->mapping.sync_token_len)
+           == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    sync->found_active = sync->mapping.active;
+
+    return NGX_OK;
+}
+
+
 /* The item as the product wants it, and whether QuickBooks must hear it. */
 
 static ngx_int_t
@@ -658,20 +672,11 @@ ngx_http_qbsync_sync_plan(ngx_http_qbsync_sync_t *sync)
 
     product = &sync->product;
 
-    if (sync->has_mapping && sync->mapping.item_id_len) {
-        if (ngx_http_qbsync_sync_copy(sync, &sync->item_id,
-                                      (char *) sync->mapping.item_id,
-                                      sync->mapping.item_id_len)
-            == NULL
-            || ngx_http_qbsync_sync_copy(sync, &sync->sync_token,
-                                         (char *) sync->mapping.sync_token,
-                                         sync->mapping.sync_token_len)
-               == NULL)
-        {
-            return NGX_ERROR;
-        }
-
-        sync->found_active = sync->mapping.active;
+    if (sync->has_mapping
+        && sync->mapping.item_id_len
+        && ngx_http_qbsync_sync_recall(sync) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (product->deleted) {
@@ -720,10 +725,10 @@ ngx_http_qbsync_sync_plan(ngx_http_qbsync_sync_t *sync)
     }
 
     sync->description.data = buf;
-    sync->description.len = qbsync_item_description(product->description.data,
-                                                    product->description.len,
-                                                    (char *) buf,
-                                                    QBSYNC_ITEM_DESCRIPTION_SIZE);
+    sync->description.len =
+        qbsync_item_description(product->description.data,
+                                product->description.len, (char *) buf,
+                                QBSYNC_ITEM_DESCRIPTION_SIZE);
 
     sync->active = product->active;
 
@@ -1311,12 +1316,12 @@ ngx_http_qbsync_sync_suffix(ngx_http_qbsync_sync_t *sync)
         return NGX_ERROR;
     }
 
-    sync->name.len = qbsync_item_name_with_suffix((char *) sync->name.data,
-                                                  sync->name.len,
-                                                  (char *) sync->product_id.data,
-                                                  sync->product_id.len,
-                                                  (char *) buf,
-                                                  QBSYNC_ITEM_NAME_SIZE);
+    sync->name.len =
+        qbsync_item_name_with_suffix((char *) sync->name.data,
+                                     sync->name.len,
+                                     (char *) sync->product_id.data,
+                                     sync->product_id.len, (char *) buf,
+                                     QBSYNC_ITEM_NAME_SIZE);
     sync->name.data = buf;
     sync->suffixed = 1;
 

@@ -37,15 +37,7 @@ ngx_http_qbsync_webhook_handler(ngx_http_request_t *r)
     outcome = ngx_http_qbsync_check_headers(r, qlcf, ctx);
 
     if (outcome != NGX_HTTP_QBSYNC_VERIFIED) {
-        ngx_http_qbsync_decide(r, ctx, qlcf, outcome, NULL);
-
-        rc = ngx_http_discard_request_body(r);
-
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return ngx_http_qbsync_answer(r, ctx, NULL, 0);
+        return ngx_http_qbsync_refuse(r, qlcf, ctx, outcome);
     }
 
     rc = ngx_http_read_client_request_body(r,
@@ -66,23 +58,14 @@ ngx_http_qbsync_webhook_body_handler(ngx_http_request_t *r)
     ngx_int_t                    rc;
     qbsync_event_t               event;
     ngx_http_qbsync_ctx_t       *ctx;
-    ngx_http_qbsync_outcome_e    outcome;
     ngx_http_qbsync_loc_conf_t  *qlcf;
 
     ctx = ngx_http_qbsync_get_ctx(r);
     qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qbsync_module);
 
-    retry_after = 0;
-
-    outcome = ngx_http_qbsync_check_body(r, qlcf, ctx, &event);
-
-    if (outcome == NGX_HTTP_QBSYNC_VERIFIED) {
-        outcome = ngx_http_qbsync_acquire(r, qlcf, ctx, &retry_after);
-    }
-
-    ngx_http_qbsync_decide(r, ctx, qlcf, outcome, event.message);
-
-    if (outcome != NGX_HTTP_QBSYNC_VERIFIED) {
+    if (ngx_http_qbsync_admit(r, qlcf, ctx, &event, &retry_after)
+        != NGX_HTTP_QBSYNC_VERIFIED)
+    {
         ngx_http_finalize_request(r,
                                   ngx_http_qbsync_answer(r, ctx, event.message,
                                                          retry_after));

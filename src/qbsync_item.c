@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include <openssl/evp.h>
-#include <yajl/yajl_gen.h>
 
 #include "qbsync_item.h"
+#include "qbsync_yajl.h"
 
 
 /* the longest operation name, so that "<operation>-" keeps 41 hex digits */
@@ -25,14 +25,6 @@
 #define QBSYNC_ITEM_QUERY_END      "' and Active in (true, false)"
 
 
-typedef struct {
-    unsigned char  *start;
-    unsigned char  *pos;
-    unsigned char  *end;
-    unsigned        overflow:1;
-} qbsync_item_out_t;
-
-
 static size_t qbsync_item_utf8_prefix(const char *text, size_t len,
     size_t max);
 static int qbsync_item_is_decimal(const char *text, size_t len);
@@ -41,11 +33,8 @@ static size_t qbsync_item_body(const qbsync_item_t *item, const char *id,
     unsigned char *buf, size_t size);
 static int qbsync_item_gen_fields(yajl_gen gen, const qbsync_item_t *item,
     int update);
-static int qbsync_item_gen_string(yajl_gen gen, const char *name,
-    const char *value, size_t len);
 static int qbsync_item_gen_ref(yajl_gen gen, const char *name,
     const char *value);
-static void qbsync_item_print(void *data, const char *str, size_t len);
 static uint64_t qbsync_item_hash_field(uint64_t hash, const void *data,
     size_t len, int present);
 static uint64_t qbsync_item_hash_bytes(uint64_t hash, const void *data,
@@ -230,7 +219,7 @@ qbsync_item_body(const qbsync_item_t *item, const char *id, size_t id_len,
 {
     int                ok;
     yajl_gen           gen;
-    qbsync_item_out_t  out;
+    qbsync_yajl_out_t  out;
 
     /*
      * QuickBooks refuses an empty name, and an item with an empty Sku
@@ -249,21 +238,12 @@ qbsync_item_body(const qbsync_item_t *item, const char *id, size_t id_len,
         return 0;
     }
 
-    out.start = buf;
-    out.pos = buf;
-    out.end = buf + size;
-    out.overflow = 0;
-
-    gen = yajl_gen_alloc(NULL);
+    gen = qbsync_yajl_gen(&out, buf, size);
     if (gen == NULL) {
         return 0;
     }
 
-    /* output goes straight to the caller's buffer, not yajl's own */
-    ok = yajl_gen_config(gen, yajl_gen_print_callback, qbsync_item_print,
-                         &out)
-         && yajl_gen_config(gen, yajl_gen_validate_utf8, 1)
-         && yajl_gen_map_open(gen) == yajl_gen_status_ok;
+    ok = (yajl_gen_map_open(gen) == yajl_gen_status_ok);
 
     /* QuickBooks' sparse update: the fields sent, and no others, change */
     if (ok && id != NULL) {
@@ -271,8 +251,8 @@ qbsync_item_body(const qbsync_item_t *item, const char *id, size_t id_len,
                              sizeof("sparse") - 1)
              == yajl_gen_status_ok
              && yajl_gen_bool(gen, 1) == yajl_gen_status_ok
-             && qbsync_item_gen_string(gen, "Id", id, id_len)
-             && qbsync_item_gen_string(gen, "SyncToken", sync_token,
+             && qbsync_yajl_gen_member(gen, "Id", id, id_len)
+             && qbsync_yajl_gen_member(gen, "SyncToken", sync_token,
                                        sync_token_len);
     }
 
@@ -280,13 +260,7 @@ qbsync_item_body(const qbsync_item_t *item, const char *id, size_t id_len,
          && qbsync_item_gen_fields(gen, item, id != NULL)
          && yajl_gen_map_close(gen) == yajl_gen_status_ok;
 
-    yajl_gen_free(gen);
-
-    if (!ok || out.overflow) {
-        return 0;
-    }
-
-    return out.pos - out.start;
+    return qbsync_yajl_done(gen, &out, ok);
 }
 
 
@@ -332,8 +306,8 @@ qbsync_item_is_decimal(const char *text, size_t len)
 static int
 qbsync_item_gen_fields(yajl_gen gen, const qbsync_item_t *item, int update)
 {
-    if (!qbsync_item_gen_string(gen, "Name", item->name, item->name_len)
-        || !qbsync_item_gen_string(gen, "Sku", item->sku, item->sku_len))
+    if (!qbsync_yajl_gen_member(gen, "Name", item->name, item->name_len)
+        || !qbsync_yajl_gen_member(gen, "Sku", item->sku, item->sku_len))
     {
         return 0;
     }
@@ -341,14 +315,14 @@ qbsync_item_gen_fields(yajl_gen gen, const qbsync_item_t *item, int update)
     /* a sparse update leaves what it does not send alone */
 
     if ((item->description != NULL || !update)
-        && !qbsync_item_gen_string(gen, "Description", item->description,
+        && !qbsync_yajl_gen_member(gen, "Description", item->description,
                                    item->description_len))
     {
         return 0;
     }
 
     if (item->type != NULL
-        && (!qbsync_item_gen_string(gen, "Type", item->type,
+        && (!qbsync_yajl_gen_member(gen, "Type", item->type,
                                     strlen(item->type))
             || !qbsync_item_gen_ref(gen, "IncomeAccountRef",
                                     item->income_account)
@@ -380,47 +354,13 @@ qbsync_item_gen_fields(yajl_gen gen, const qbsync_item_t *item, int update)
 
 
 static int
-qbsync_item_gen_string(yajl_gen gen, const char *name, const char *value,
-    size_t len)
-{
-    /* yajl would encode a NULL string of length 0 as "", as we want */
-    if (value == NULL) {
-        value = "";
-        len = 0;
-    }
-
-    return yajl_gen_string(gen, (const unsigned char *) name, strlen(name))
-           == yajl_gen_status_ok
-           && yajl_gen_string(gen, (const unsigned char *) value, len)
-              == yajl_gen_status_ok;
-}
-
-
-static int
 qbsync_item_gen_ref(yajl_gen gen, const char *name, const char *value)
 {
     return yajl_gen_string(gen, (const unsigned char *) name, strlen(name))
            == yajl_gen_status_ok
            && yajl_gen_map_open(gen) == yajl_gen_status_ok
-           && qbsync_item_gen_string(gen, "value", value, strlen(value))
+           && qbsync_yajl_gen_member(gen, "value", value, strlen(value))
            && yajl_gen_map_close(gen) == yajl_gen_status_ok;
-}
-
-
-static void
-qbsync_item_print(void *data, const char *str, size_t len)
-{
-    qbsync_item_out_t  *out = data;
-
-    if (out->overflow || (size_t) (out->end - out->pos) < len) {
-        out->overflow = 1;
-        return;
-    }
-
-    if (len) {
-        memcpy(out->pos, str, len);
-        out->pos += len;
-    }
 }
 
 

@@ -14,27 +14,18 @@
 #include <yajl/yajl_tree.h>
 
 #include "qbsync_oauth.h"
+#include "qbsync_yajl.h"
 
 
-/*
- * yajl_tree_free() recurses once per level, so nesting is bounded before
- * the tree is built; both bodies are flat objects.
- */
+/* both bodies are flat objects */
 #define QBSYNC_OAUTH_DEPTH_MAX  16
 
 #define QBSYNC_OAUTH_GRANT      "grant_type=refresh_token&refresh_token="
 
 
-typedef struct {
-    unsigned char  *pos;
-    unsigned char  *end;
-    unsigned        overflow:1;
-} qbsync_oauth_out_t;
-
-
 static qbsync_oauth_rc_t qbsync_oauth_tree(const unsigned char *json,
-    size_t len, yajl_val *tree, char *error, size_t error_size);
-static int qbsync_oauth_scan(const unsigned char *json, size_t len);
+    size_t len, qbsync_tokens_t *tokens, yajl_val *tree, char *error,
+    size_t error_size);
 static qbsync_oauth_rc_t qbsync_oauth_tokens(yajl_val root,
     qbsync_allocator_t *allocator, qbsync_tokens_t *tokens, char *error,
     size_t error_size);
@@ -51,11 +42,6 @@ static qbsync_oauth_rc_t qbsync_oauth_integer(yajl_val root,
 static qbsync_oauth_rc_t qbsync_oauth_lifetime(yajl_val root,
     const char *key, int required, int64_t now, int64_t *at, char *error,
     size_t error_size);
-static yajl_val qbsync_oauth_member(yajl_val object, const char *key);
-static int qbsync_oauth_parse_int64(const char *number, int64_t *value);
-static void qbsync_oauth_print(void *data, const char *str, size_t len);
-static yajl_gen_status qbsync_oauth_gen_string(yajl_gen gen,
-    const char *name, const qbsync_str_t *value);
 static yajl_gen_status qbsync_oauth_gen_integer(yajl_gen gen,
     const char *name, int64_t value);
 static void qbsync_oauth_sanitize(char *text);
@@ -75,19 +61,11 @@ qbsync_oauth_tokens_parse(const unsigned char *json, size_t len,
     yajl_val           root;
     qbsync_oauth_rc_t  rc;
 
-    memset(tokens, 0, sizeof(qbsync_tokens_t));
-    tokens->access_token.data = qbsync_oauth_empty;
-    tokens->refresh_token.data = qbsync_oauth_empty;
-
     if (error == NULL) {
         error_size = 0;
     }
 
-    if (error_size) {
-        error[0] = '\0';
-    }
-
-    rc = qbsync_oauth_tree(json, len, &root, error, error_size);
+    rc = qbsync_oauth_tree(json, len, tokens, &root, error, error_size);
     if (rc != QBSYNC_OAUTH_OK) {
         return rc;
     }
@@ -106,27 +84,20 @@ qbsync_oauth_tokens_write(const qbsync_tokens_t *tokens, unsigned char *buf,
 {
     int                  ok;
     yajl_gen             gen;
-    qbsync_oauth_out_t   out;
+    qbsync_yajl_out_t    out;
 
-    out.pos = buf;
-    out.end = buf + size;
-    out.overflow = 0;
-
-    gen = yajl_gen_alloc(NULL);
+    gen = qbsync_yajl_gen(&out, buf, size);
     if (gen == NULL) {
         return 0;
     }
 
-    ok = yajl_gen_config(gen, yajl_gen_print_callback, qbsync_oauth_print,
-                         &out)
-         && yajl_gen_config(gen, yajl_gen_validate_utf8, 1)
-         && yajl_gen_map_open(gen) == yajl_gen_status_ok
-         && qbsync_oauth_gen_string(gen, "access_token",
-                                    &tokens->access_token)
-            == yajl_gen_status_ok
-         && qbsync_oauth_gen_string(gen, "refresh_token",
-                                    &tokens->refresh_token)
-            == yajl_gen_status_ok
+    ok = yajl_gen_map_open(gen) == yajl_gen_status_ok
+         && qbsync_yajl_gen_member(gen, "access_token",
+                                   tokens->access_token.data,
+                                   tokens->access_token.len)
+         && qbsync_yajl_gen_member(gen, "refresh_token",
+                                   tokens->refresh_token.data,
+                                   tokens->refresh_token.len)
          && qbsync_oauth_gen_integer(gen, "expires_at", tokens->expires_at)
             == yajl_gen_status_ok
          && qbsync_oauth_gen_integer(gen, "refresh_token_expires_at",
@@ -134,16 +105,10 @@ qbsync_oauth_tokens_write(const qbsync_tokens_t *tokens, unsigned char *buf,
             == yajl_gen_status_ok
          && yajl_gen_map_close(gen) == yajl_gen_status_ok;
 
-    yajl_gen_free(gen);
-
     /* a file a person may read: it ends with a newline */
-    qbsync_oauth_print(&out, "\n", 1);
+    qbsync_yajl_print(&out, "\n", 1);
 
-    if (!ok || out.overflow) {
-        return 0;
-    }
-
-    return out.pos - buf;
+    return qbsync_yajl_done(gen, &out, ok);
 }
 
 
@@ -155,19 +120,11 @@ qbsync_oauth_refresh_parse(const unsigned char *json, size_t len,
     yajl_val           root;
     qbsync_oauth_rc_t  rc;
 
-    memset(tokens, 0, sizeof(qbsync_tokens_t));
-    tokens->access_token.data = qbsync_oauth_empty;
-    tokens->refresh_token.data = qbsync_oauth_empty;
-
     if (error == NULL) {
         error_size = 0;
     }
 
-    if (error_size) {
-        error[0] = '\0';
-    }
-
-    rc = qbsync_oauth_tree(json, len, &root, error, error_size);
+    rc = qbsync_oauth_tree(json, len, tokens, &root, error, error_size);
     if (rc != QBSYNC_OAUTH_OK) {
         return rc;
     }
@@ -230,44 +187,33 @@ qbsync_oauth_refresh_body(const char *refresh_token, size_t len, char *out,
 }
 
 
-/*
- * yajl_tree_parse() wants a C string, so the body is copied; the scan
- * first makes sure that the copy's length is the body's, and that every
- * string in the tree is whole (a "\u0000" would end it early).  No error
- * buffer is given to yajl: it would quote the body, tokens and all.
- */
+/* Both parses start with empty tokens and no error, whatever follows. */
+
 static qbsync_oauth_rc_t
-qbsync_oauth_tree(const unsigned char *json, size_t len, yajl_val *tree,
-    char *error, size_t error_size)
+qbsync_oauth_tree(const unsigned char *json, size_t len,
+    qbsync_tokens_t *tokens, yajl_val *tree, char *error, size_t error_size)
 {
-    char  *copy;
+    const char        *problem;
+    qbsync_yajl_rc_t   rc;
 
-    if (len == 0) {
-        return qbsync_oauth_error(error, error_size, QBSYNC_OAUTH_INVALID,
-                                  "body", "empty");
+    memset(tokens, 0, sizeof(qbsync_tokens_t));
+    tokens->access_token.data = qbsync_oauth_empty;
+    tokens->refresh_token.data = qbsync_oauth_empty;
+
+    if (error_size) {
+        error[0] = '\0';
     }
 
-    if (qbsync_oauth_scan(json, len) != 0) {
-        return qbsync_oauth_error(error, error_size, QBSYNC_OAUTH_INVALID,
-                                  "body", "invalid JSON");
-    }
+    rc = qbsync_yajl_parse(json, len, QBSYNC_OAUTH_DEPTH_MAX, tree, &problem);
 
-    copy = malloc(len + 1);
-    if (copy == NULL) {
+    if (rc == QBSYNC_YAJL_NOMEM) {
         return qbsync_oauth_error(error, error_size, QBSYNC_OAUTH_NOMEM,
-                                  NULL, "out of memory");
+                                  NULL, problem);
     }
 
-    memcpy(copy, json, len);
-    copy[len] = '\0';
-
-    *tree = yajl_tree_parse(copy, NULL, 0);
-
-    free(copy);
-
-    if (*tree == NULL) {
+    if (rc != QBSYNC_YAJL_OK) {
         return qbsync_oauth_error(error, error_size, QBSYNC_OAUTH_INVALID,
-                                  "body", "invalid JSON");
+                                  "body", problem);
     }
 
     if (!YAJL_IS_OBJECT(*tree)) {
@@ -277,76 +223,6 @@ qbsync_oauth_tree(const unsigned char *json, size_t len, yajl_val *tree,
     }
 
     return QBSYNC_OAUTH_OK;
-}
-
-
-/*
- * Follows yajl's lexer closely enough to count nesting: up to the point
- * where yajl stops on an error, strings start and end where it sees them.
- * yajl_tree_parse() allows comments, JSON does not: a '/' outside a
- * string is refused here, so a comment cannot hide a bracket.
- */
-static int
-qbsync_oauth_scan(const unsigned char *json, size_t len)
-{
-    size_t  i, depth;
-    int     in_string;
-
-    if (memchr(json, '\0', len) != NULL) {
-        return -1;
-    }
-
-    depth = 0;
-    in_string = 0;
-
-    for (i = 0; i < len; i++) {
-
-        if (in_string) {
-            if (json[i] == '"') {
-                in_string = 0;
-
-            } else if (json[i] == '\\') {
-                if (len - i > 5 && memcmp(&json[i + 1], "u0000", 5) == 0) {
-                    return -1;
-                }
-
-                i++;
-            }
-
-            continue;
-        }
-
-        switch (json[i]) {
-
-        case '"':
-            in_string = 1;
-            break;
-
-        case '{':
-        case '[':
-            if (++depth > QBSYNC_OAUTH_DEPTH_MAX) {
-                return -1;
-            }
-
-            break;
-
-        case '}':
-        case ']':
-            if (depth) {
-                depth--;
-            }
-
-            break;
-
-        case '/':
-            return -1;
-
-        default:
-            break;
-        }
-    }
-
-    return 0;
 }
 
 
@@ -392,7 +268,7 @@ qbsync_oauth_refresh(yajl_val root, int64_t now,
     yajl_val           refused, type;
     qbsync_oauth_rc_t  rc;
 
-    refused = qbsync_oauth_member(root, "error");
+    refused = qbsync_yajl_member(root, "error");
 
     if (refused != NULL && !YAJL_IS_NULL(refused)) {
         return qbsync_oauth_refused(root, error, error_size);
@@ -424,7 +300,7 @@ qbsync_oauth_refresh(yajl_val root, int64_t now,
     }
 
     /* RFC 6749, 5.1: token_type is case-insensitive */
-    type = qbsync_oauth_member(root, "token_type");
+    type = qbsync_yajl_member(root, "token_type");
 
     if (type != NULL
         && !(YAJL_IS_STRING(type) && strcasecmp(type->u.string, "bearer") == 0))
@@ -446,14 +322,14 @@ qbsync_oauth_refused(yajl_val root, char *error, size_t error_size)
 {
     yajl_val  code, description;
 
-    code = qbsync_oauth_member(root, "error");
+    code = qbsync_yajl_member(root, "error");
 
     if (!YAJL_IS_STRING(code) || code->u.string[0] == '\0') {
         return qbsync_oauth_error(error, error_size, QBSYNC_OAUTH_INVALID,
                                   "error", "expected a string");
     }
 
-    description = qbsync_oauth_member(root, "error_description");
+    description = qbsync_yajl_member(root, "error_description");
 
     if (error_size == 0) {
         return QBSYNC_OAUTH_REFUSED;
@@ -489,7 +365,7 @@ qbsync_oauth_token(yajl_val root, const char *key, int required,
     yajl_val        value;
     unsigned char   c;
 
-    value = qbsync_oauth_member(root, key);
+    value = qbsync_yajl_member(root, key);
 
     if (!YAJL_IS_STRING(value)) {
         if (value != NULL && !YAJL_IS_NULL(value)) {
@@ -551,14 +427,14 @@ qbsync_oauth_integer(yajl_val root, const char *key, int64_t *value,
 {
     yajl_val  member;
 
-    member = qbsync_oauth_member(root, key);
+    member = qbsync_yajl_member(root, key);
 
     if (member == NULL || YAJL_IS_NULL(member)) {
         return QBSYNC_OAUTH_OK;
     }
 
     if (!YAJL_IS_NUMBER(member)
-        || qbsync_oauth_parse_int64(member->u.number.r, value) != 0)
+        || qbsync_yajl_int64(member->u.number.r, value) != 0)
     {
         return qbsync_oauth_error(error, error_size, QBSYNC_OAUTH_INVALID,
                                   key, "expected an integer");
@@ -576,14 +452,14 @@ qbsync_oauth_lifetime(yajl_val root, const char *key, int required,
     int64_t   seconds;
     yajl_val  member;
 
-    member = qbsync_oauth_member(root, key);
+    member = qbsync_yajl_member(root, key);
 
     if (!required && (member == NULL || YAJL_IS_NULL(member))) {
         return QBSYNC_OAUTH_OK;
     }
 
     if (!YAJL_IS_NUMBER(member)
-        || qbsync_oauth_parse_int64(member->u.number.r, &seconds) != 0
+        || qbsync_yajl_int64(member->u.number.r, &seconds) != 0
         || seconds <= 0
         || (now > 0 && seconds > INT64_MAX - now))
     {
@@ -594,99 +470,6 @@ qbsync_oauth_lifetime(yajl_val root, const char *key, int required,
     *at = now + seconds;
 
     return QBSYNC_OAUTH_OK;
-}
-
-
-/* the first member of that name */
-static yajl_val
-qbsync_oauth_member(yajl_val object, const char *key)
-{
-    const char  *path[2];
-
-    path[0] = key;
-    path[1] = NULL;
-
-    return yajl_tree_get(object, path, yajl_t_any);
-}
-
-
-/*
- * The number as JSON wrote it: yajl's own integer flag is not set by
- * yajl 2.1.0's tree, and 1e3 or 1.0 are not integers here.
- */
-static int
-qbsync_oauth_parse_int64(const char *number, int64_t *value)
-{
-    unsigned     digit, negative;
-    uint64_t     n, limit;
-    const char  *p;
-
-    negative = (number[0] == '-');
-    p = number + negative;
-
-    if (*p == '\0') {
-        return -1;
-    }
-
-    limit = negative ? (uint64_t) INT64_MAX + 1 : (uint64_t) INT64_MAX;
-    n = 0;
-
-    for ( /* void */ ; *p; p++) {
-        if (*p < '0' || *p > '9') {
-            return -1;
-        }
-
-        digit = *p - '0';
-
-        if (n > (limit - digit) / 10) {
-            return -1;
-        }
-
-        n = n * 10 + digit;
-    }
-
-    /* written so that INT64_MIN is reached without an overflow */
-    *value = (negative && n) ? -(int64_t) (n - 1) - 1 : (int64_t) n;
-
-    return 0;
-}
-
-
-static void
-qbsync_oauth_print(void *data, const char *str, size_t len)
-{
-    qbsync_oauth_out_t  *out = data;
-
-    if (out->overflow || (size_t) (out->end - out->pos) < len) {
-        out->overflow = 1;
-        return;
-    }
-
-    if (len) {
-        memcpy(out->pos, str, len);
-        out->pos += len;
-    }
-}
-
-
-static yajl_gen_status
-qbsync_oauth_gen_string(yajl_gen gen, const char *name,
-    const qbsync_str_t *value)
-{
-    yajl_gen_status  status;
-
-    status = yajl_gen_string(gen, (const unsigned char *) name,
-                             strlen(name));
-    if (status != yajl_gen_status_ok) {
-        return status;
-    }
-
-    if (value->len == 0) {
-        return yajl_gen_string(gen, (const unsigned char *) "", 0);
-    }
-
-    return yajl_gen_string(gen, (const unsigned char *) value->data,
-                           value->len);
 }
 
 

@@ -12,6 +12,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "qbsync_qbo.h"
+#include "qbsync_yajl.h"
 
 
 /*
@@ -62,7 +63,6 @@ typedef struct {
 
 static qbsync_qbo_rc_t qbsync_qbo_json(const unsigned char *body,
     size_t len, qbsync_allocator_t *allocator, qbsync_qbo_reply_t *reply);
-static int qbsync_qbo_json_scan(const unsigned char *body, size_t len);
 static qbsync_qbo_rc_t qbsync_qbo_json_reply(yajl_val root,
     qbsync_allocator_t *allocator, qbsync_qbo_reply_t *reply);
 static qbsync_qbo_rc_t qbsync_qbo_json_fault(yajl_val fault,
@@ -71,7 +71,6 @@ static qbsync_qbo_rc_t qbsync_qbo_json_items(yajl_val items,
     qbsync_allocator_t *allocator, qbsync_qbo_reply_t *reply);
 static qbsync_qbo_rc_t qbsync_qbo_json_item(yajl_val item,
     qbsync_allocator_t *allocator, qbsync_qbo_item_t *out);
-static yajl_val qbsync_qbo_member(yajl_val object, const char *key);
 static yajl_val qbsync_qbo_member2(yajl_val object, const char *key,
     const char *other);
 static qbsync_qbo_rc_t qbsync_qbo_json_string(yajl_val value,
@@ -152,38 +151,25 @@ qbsync_qbo_reply_parse(const unsigned char *body, size_t len,
 }
 
 
-/*
- * yajl_tree_parse() wants a C string, so the body is copied; the scan
- * first makes sure that the copy's length is the body's, and that every
- * string in the tree is whole (a "\u0000" would end it early).  A tree
- * that could not be built for want of memory looks unparsable.
- */
+/* a tree that could not be built for want of memory looks unparsable */
 static qbsync_qbo_rc_t
 qbsync_qbo_json(const unsigned char *body, size_t len,
     qbsync_allocator_t *allocator, qbsync_qbo_reply_t *reply)
 {
-    char             *copy;
     yajl_val          root;
+    const char       *problem;
     qbsync_qbo_rc_t   rc;
 
-    if (qbsync_qbo_json_scan(body, len) != 0) {
-        return QBSYNC_QBO_UNPARSABLE;
-    }
+    switch (qbsync_yajl_parse(body, len, QBSYNC_QBO_JSON_DEPTH_MAX, &root,
+                              &problem))
+    {
+    case QBSYNC_YAJL_OK:
+        break;
 
-    copy = malloc(len + 1);
-    if (copy == NULL) {
+    case QBSYNC_YAJL_NOMEM:
         return QBSYNC_QBO_NOMEM;
-    }
 
-    memcpy(copy, body, len);
-    copy[len] = '\0';
-
-    /* no error buffer: yajl would quote the body into it */
-    root = yajl_tree_parse(copy, NULL, 0);
-
-    free(copy);
-
-    if (root == NULL) {
+    default:
         return QBSYNC_QBO_UNPARSABLE;
     }
 
@@ -192,76 +178,6 @@ qbsync_qbo_json(const unsigned char *body, size_t len,
     yajl_tree_free(root);
 
     return rc;
-}
-
-
-/*
- * Follows yajl's lexer closely enough to count nesting: up to the point
- * where yajl stops on an error, strings start and end where it sees them.
- * yajl_tree_parse() allows comments, JSON does not: a '/' outside a
- * string is refused here, so a comment cannot hide a bracket.
- */
-static int
-qbsync_qbo_json_scan(const unsigned char *body, size_t len)
-{
-    size_t  i, depth;
-    int     in_string;
-
-    if (memchr(body, '\0', len) != NULL) {
-        return -1;
-    }
-
-    depth = 0;
-    in_string = 0;
-
-    for (i = 0; i < len; i++) {
-
-        if (in_string) {
-            if (body[i] == '"') {
-                in_string = 0;
-
-            } else if (body[i] == '\\') {
-                if (len - i > 5 && memcmp(&body[i + 1], "u0000", 5) == 0) {
-                    return -1;
-                }
-
-                i++;
-            }
-
-            continue;
-        }
-
-        switch (body[i]) {
-
-        case '"':
-            in_string = 1;
-            break;
-
-        case '{':
-        case '[':
-            if (++depth > QBSYNC_QBO_JSON_DEPTH_MAX) {
-                return -1;
-            }
-
-            break;
-
-        case '}':
-        case ']':
-            if (depth) {
-                depth--;
-            }
-
-            break;
-
-        case '/':
-            return -1;
-
-        default:
-            break;
-        }
-    }
-
-    return 0;
 }
 
 
@@ -306,7 +222,7 @@ qbsync_qbo_json_reply(yajl_val root, qbsync_allocator_t *allocator,
             }
         }
 
-        items = qbsync_qbo_member(query, "Item");
+        items = qbsync_yajl_member(query, "Item");
 
         if (items != NULL) {
             return qbsync_qbo_json_items(items, allocator, reply);
@@ -315,7 +231,7 @@ qbsync_qbo_json_reply(yajl_val root, qbsync_allocator_t *allocator,
         return QBSYNC_QBO_OK;
     }
 
-    item = qbsync_qbo_member(root, "Item");
+    item = qbsync_yajl_member(root, "Item");
 
     if (YAJL_IS_OBJECT(item)) {
         reply->items = allocator->alloc(allocator->ctx,
@@ -451,11 +367,11 @@ qbsync_qbo_json_item(yajl_val item, qbsync_allocator_t *allocator,
         return QBSYNC_QBO_UNPARSABLE;
     }
 
-    id = qbsync_qbo_member(item, "Id");
-    sync_token = qbsync_qbo_member(item, "SyncToken");
-    name = qbsync_qbo_member(item, "Name");
-    sku = qbsync_qbo_member(item, "Sku");
-    active = qbsync_qbo_member(item, "Active");
+    id = qbsync_yajl_member(item, "Id");
+    sync_token = qbsync_yajl_member(item, "SyncToken");
+    name = qbsync_yajl_member(item, "Name");
+    sku = qbsync_yajl_member(item, "Sku");
+    active = qbsync_yajl_member(item, "Active");
 
     if (!YAJL_IS_STRING(id) || id->u.string[0] == '\0'
         || !YAJL_IS_STRING(sync_token) || sync_token->u.string[0] == '\0'
@@ -491,26 +407,14 @@ qbsync_qbo_json_item(yajl_val item, qbsync_allocator_t *allocator,
 
 
 static yajl_val
-qbsync_qbo_member(yajl_val object, const char *key)
-{
-    const char  *path[2];
-
-    path[0] = key;
-    path[1] = NULL;
-
-    return yajl_tree_get(object, path, yajl_t_any);
-}
-
-
-static yajl_val
 qbsync_qbo_member2(yajl_val object, const char *key, const char *other)
 {
     yajl_val  value;
 
-    value = qbsync_qbo_member(object, key);
+    value = qbsync_yajl_member(object, key);
 
     if (value == NULL || YAJL_IS_NULL(value)) {
-        value = qbsync_qbo_member(object, other);
+        value = qbsync_yajl_member(object, other);
     }
 
     return value;

@@ -12,6 +12,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "qbsync_stripe.h"
+#include "qbsync_yajl.h"
 
 
 /*
@@ -41,8 +42,6 @@ typedef struct {
 
 static qbsync_stripe_rc_t qbsync_stripe_tree(qbsync_stripe_ctx_t *ctx,
     const unsigned char *body, size_t len, yajl_val *tree);
-static const char *qbsync_stripe_scan(const unsigned char *body,
-    size_t len);
 static qbsync_stripe_rc_t qbsync_stripe_event(qbsync_stripe_ctx_t *ctx,
     yajl_val root, qbsync_stripe_event_t *event);
 static qbsync_stripe_rc_t qbsync_stripe_product(qbsync_stripe_ctx_t *ctx,
@@ -58,7 +57,6 @@ static qbsync_stripe_rc_t qbsync_stripe_currency(qbsync_stripe_ctx_t *ctx,
     yajl_val object, qbsync_price_t *price);
 static qbsync_stripe_rc_t qbsync_stripe_amount(qbsync_stripe_ctx_t *ctx,
     yajl_val object, qbsync_price_t *price);
-static yajl_val qbsync_stripe_member(yajl_val object, const char *key);
 static int qbsync_stripe_is(yajl_val value, const char *string);
 static qbsync_stripe_rc_t qbsync_stripe_string(qbsync_stripe_ctx_t *ctx,
     yajl_val object, const char *key, unsigned flags, qbsync_str_t *out);
@@ -66,7 +64,6 @@ static qbsync_stripe_rc_t qbsync_stripe_boolean(qbsync_stripe_ctx_t *ctx,
     yajl_val object, const char *key, int required, unsigned *value);
 static qbsync_stripe_rc_t qbsync_stripe_integer(qbsync_stripe_ctx_t *ctx,
     yajl_val object, const char *key, int required, int64_t *value);
-static int qbsync_stripe_parse_int64(const char *number, int64_t *value);
 static qbsync_stripe_rc_t qbsync_stripe_copy(qbsync_stripe_ctx_t *ctx,
     const char *value, qbsync_str_t *out);
 static qbsync_stripe_rc_t qbsync_stripe_invalid(qbsync_stripe_ctx_t *ctx,
@@ -149,7 +146,7 @@ qbsync_stripe_product_parse(const unsigned char *body, size_t len,
     }
 
     /* a price or an error answered in place of the product */
-    object = qbsync_stripe_member(root, "object");
+    object = qbsync_yajl_member(root, "object");
 
     if (object != NULL && !qbsync_stripe_is(object, "product")) {
         rc = qbsync_stripe_invalid(&ctx, "object", "expected \"product\"");
@@ -166,118 +163,24 @@ done:
 }
 
 
-/*
- * yajl_tree_parse() wants a C string, so the body is copied; the scan
- * first makes sure that the copy's length is the body's, and that every
- * string in the tree is whole (a "\u0000" would end it early).
- */
 static qbsync_stripe_rc_t
 qbsync_stripe_tree(qbsync_stripe_ctx_t *ctx, const unsigned char *body,
     size_t len, yajl_val *tree)
 {
-    char        *copy;
     const char  *problem;
 
-    problem = qbsync_stripe_scan(body, len);
-    if (problem) {
+    switch (qbsync_yajl_parse(body, len, QBSYNC_STRIPE_DEPTH_MAX, tree,
+                              &problem))
+    {
+    case QBSYNC_YAJL_OK:
+        return QBSYNC_STRIPE_OK;
+
+    case QBSYNC_YAJL_NOMEM:
+        return qbsync_stripe_nomem(ctx);
+
+    default:
         return qbsync_stripe_invalid(ctx, "body", problem);
     }
-
-    copy = malloc(len + 1);
-    if (copy == NULL) {
-        return qbsync_stripe_nomem(ctx);
-    }
-
-    memcpy(copy, body, len);
-    copy[len] = '\0';
-
-    /*
-     * No error buffer: yajl would quote the body into it.  A tree that
-     * could not be built for want of memory looks like invalid JSON.
-     */
-    *tree = yajl_tree_parse(copy, NULL, 0);
-
-    free(copy);
-
-    if (*tree == NULL) {
-        return qbsync_stripe_invalid(ctx, "body", "invalid JSON");
-    }
-
-    return QBSYNC_STRIPE_OK;
-}
-
-
-/*
- * Follows yajl's lexer closely enough to count nesting: up to the point
- * where yajl stops on an error, strings start and end where it sees them.
- * yajl_tree_parse() allows comments, JSON does not: a '/' outside a
- * string is refused here, so a comment cannot hide a bracket.
- */
-static const char *
-qbsync_stripe_scan(const unsigned char *body, size_t len)
-{
-    size_t  i, depth;
-    int     in_string;
-
-    if (len == 0) {
-        return "empty";
-    }
-
-    if (memchr(body, '\0', len) != NULL) {
-        return "invalid JSON";
-    }
-
-    depth = 0;
-    in_string = 0;
-
-    for (i = 0; i < len; i++) {
-
-        if (in_string) {
-            if (body[i] == '"') {
-                in_string = 0;
-
-            } else if (body[i] == '\\') {
-                if (len - i > 5 && memcmp(&body[i + 1], "u0000", 5) == 0) {
-                    return "\\u0000 in a string";
-                }
-
-                i++;
-            }
-
-            continue;
-        }
-
-        switch (body[i]) {
-
-        case '"':
-            in_string = 1;
-            break;
-
-        case '{':
-        case '[':
-            if (++depth > QBSYNC_STRIPE_DEPTH_MAX) {
-                return "nested too deeply";
-            }
-
-            break;
-
-        case '}':
-        case ']':
-            if (depth) {
-                depth--;
-            }
-
-            break;
-
-        case '/':
-            return "invalid JSON";
-
-        default:
-            break;
-        }
-    }
-
-    return NULL;
 }
 
 
@@ -321,12 +224,12 @@ qbsync_stripe_event(qbsync_stripe_ctx_t *ctx, yajl_val root,
 
     event->livemode = livemode;
 
-    data = qbsync_stripe_member(root, "data");
+    data = qbsync_yajl_member(root, "data");
     if (!YAJL_IS_OBJECT(data)) {
         return qbsync_stripe_invalid(ctx, "data", "expected an object");
     }
 
-    object = qbsync_stripe_member(data, "object");
+    object = qbsync_yajl_member(data, "object");
     if (!YAJL_IS_OBJECT(object)) {
         return qbsync_stripe_invalid(ctx, "data.object",
                                      "expected an object");
@@ -334,7 +237,7 @@ qbsync_stripe_event(qbsync_stripe_ctx_t *ctx, yajl_val root,
 
     ctx->prefix = "data.object.";
 
-    kind = qbsync_stripe_member(object, "object");
+    kind = qbsync_yajl_member(object, "object");
 
     if (qbsync_stripe_is(kind, "product")) {
         event->kind = QBSYNC_STRIPE_PRODUCT;
@@ -369,7 +272,7 @@ qbsync_stripe_product(qbsync_stripe_ctx_t *ctx, yajl_val object,
     }
 
     /* Stripe's DeletedProduct: {"id", "object": "product", "deleted"} */
-    deleted = qbsync_stripe_member(object, "deleted");
+    deleted = qbsync_yajl_member(object, "deleted");
 
     if (YAJL_IS_TRUE(deleted)) {
         product->deleted = 1;
@@ -412,7 +315,7 @@ qbsync_stripe_default_price(qbsync_stripe_ctx_t *ctx, yajl_val object,
     const char          *outer;
     qbsync_stripe_rc_t   rc;
 
-    value = qbsync_stripe_member(object, "default_price");
+    value = qbsync_yajl_member(object, "default_price");
 
     if (value == NULL || YAJL_IS_NULL(value)) {
         return QBSYNC_STRIPE_OK;
@@ -502,7 +405,7 @@ qbsync_stripe_price_product(qbsync_stripe_ctx_t *ctx, yajl_val object,
     const char          *outer;
     qbsync_stripe_rc_t   rc;
 
-    value = qbsync_stripe_member(object, "product");
+    value = qbsync_yajl_member(object, "product");
 
     if (!YAJL_IS_OBJECT(value)) {
         return qbsync_stripe_string(ctx, object, "product",
@@ -534,7 +437,7 @@ qbsync_stripe_currency(qbsync_stripe_ctx_t *ctx, yajl_val object,
     size_t     i;
     yajl_val   value;
 
-    value = qbsync_stripe_member(object, "currency");
+    value = qbsync_yajl_member(object, "currency");
 
     if (!YAJL_IS_STRING(value)) {
         return qbsync_stripe_invalid(ctx, "currency", "expected a string");
@@ -581,7 +484,7 @@ qbsync_stripe_amount(qbsync_stripe_ctx_t *ctx, yajl_val object,
         return rc;
     }
 
-    value = qbsync_stripe_member(object, "billing_scheme");
+    value = qbsync_yajl_member(object, "billing_scheme");
 
     if (value == NULL || YAJL_IS_NULL(value)) {
         per_unit = 1;
@@ -594,26 +497,13 @@ qbsync_stripe_amount(qbsync_stripe_ctx_t *ctx, yajl_val object,
                                      "expected a string or null");
     }
 
-    value = qbsync_stripe_member(object, "custom_unit_amount");
+    value = qbsync_yajl_member(object, "custom_unit_amount");
     custom = (value != NULL && !YAJL_IS_NULL(value));
 
     price->has_amount = per_unit && !custom
                         && price->unit_amount_decimal.len != 0;
 
     return QBSYNC_STRIPE_OK;
-}
-
-
-/* the first member of that name, as Stripe sends each once */
-static yajl_val
-qbsync_stripe_member(yajl_val object, const char *key)
-{
-    const char  *path[2];
-
-    path[0] = key;
-    path[1] = NULL;
-
-    return yajl_tree_get(object, path, yajl_t_any);
 }
 
 
@@ -630,7 +520,7 @@ qbsync_stripe_string(qbsync_stripe_ctx_t *ctx, yajl_val object,
 {
     yajl_val  value;
 
-    value = qbsync_stripe_member(object, key);
+    value = qbsync_yajl_member(object, key);
 
     if (YAJL_IS_STRING(value)) {
         if ((flags & QBSYNC_STRIPE_NONEMPTY)
@@ -662,7 +552,7 @@ qbsync_stripe_boolean(qbsync_stripe_ctx_t *ctx, yajl_val object,
 {
     yajl_val  member;
 
-    member = qbsync_stripe_member(object, key);
+    member = qbsync_yajl_member(object, key);
 
     if (member == NULL && !required) {
         return QBSYNC_STRIPE_OK;
@@ -684,61 +574,19 @@ qbsync_stripe_integer(qbsync_stripe_ctx_t *ctx, yajl_val object,
 {
     yajl_val  member;
 
-    member = qbsync_stripe_member(object, key);
+    member = qbsync_yajl_member(object, key);
 
     if (member == NULL && !required) {
         return QBSYNC_STRIPE_OK;
     }
 
     if (!YAJL_IS_NUMBER(member)
-        || qbsync_stripe_parse_int64(member->u.number.r, value) != 0)
+        || qbsync_yajl_int64(member->u.number.r, value) != 0)
     {
         return qbsync_stripe_invalid(ctx, key, "expected an integer");
     }
 
     return QBSYNC_STRIPE_OK;
-}
-
-
-/*
- * The number as JSON wrote it: yajl's own integer flag is not set by
- * yajl 2.1.0's tree, and 1e3 or 1.0 are not Stripe's integers anyway.
- */
-static int
-qbsync_stripe_parse_int64(const char *number, int64_t *value)
-{
-    unsigned     digit, negative;
-    uint64_t     n, limit;
-    const char  *p;
-
-    negative = (number[0] == '-');
-    p = number + negative;
-
-    if (*p == '\0') {
-        return -1;
-    }
-
-    limit = negative ? (uint64_t) INT64_MAX + 1 : (uint64_t) INT64_MAX;
-    n = 0;
-
-    for ( /* void */ ; *p; p++) {
-        if (*p < '0' || *p > '9') {
-            return -1;
-        }
-
-        digit = *p - '0';
-
-        if (n > (limit - digit) / 10) {
-            return -1;
-        }
-
-        n = n * 10 + digit;
-    }
-
-    /* written so that INT64_MIN is reached without an overflow */
-    *value = (negative && n) ? -(int64_t) (n - 1) - 1 : (int64_t) n;
-
-    return 0;
 }
 
 

@@ -74,7 +74,8 @@ typedef struct {
 
 typedef enum {
     QBSYNC_STRIPE_OK = 0,
-    QBSYNC_STRIPE_INVALID,     /* error says which field: "data.object.name: expected a string" */
+    /* error says which field: "data.object.name: expected a string" */
+    QBSYNC_STRIPE_INVALID,
     QBSYNC_STRIPE_NOMEM
 } qbsync_stripe_rc_t;
 

@@ -10,6 +10,7 @@
 
 #include "qbsync_event.h"
 #include "tap.h"
+#include "check.h"
 #include "fixture.h"
 
 
@@ -46,33 +47,12 @@ parse(const char *json)
 }
 
 
-/* a test name from a body, on one printable line as TAP needs */
-static const char *
-name_of(const char *prefix, const char *json)
-{
-    size_t       i;
-    static char  name[128];
-
-    snprintf(name, sizeof(name), "%s%s", prefix, json);
-
-    for (i = 0; name[i]; i++) {
-        if ((unsigned char) name[i] < 0x20 || (unsigned char) name[i] > 0x7e
-            || name[i] == '#')
-        {
-            name[i] = '?';
-        }
-    }
-
-    return name;
-}
-
-
 static void
 invalid(const char *json, const char *message)
 {
     const char  *name;
 
-    name = name_of("", json);
+    name = tap_name("", json);
 
     if (!is_int(parse(json), QBSYNC_EVENT_INVALID, name)) {
         printf("# message: %s\n", event.message);
@@ -87,7 +67,7 @@ static void
 invalid_json(const char *json, const char *message)
 {
     is_int(parse(json), QBSYNC_EVENT_INVALID_JSON,
-           name_of("invalid JSON ", json));
+           tap_name("invalid JSON ", json));
     is_str(event.message, message, "  message");
 }
 

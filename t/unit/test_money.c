@@ -9,25 +9,16 @@
 
 #include "qbsync_money.h"
 #include "tap.h"
+#include "check.h"
 
 
 static char  buf[QBSYNC_MONEY_TEXT_MAX + 16];
 
 
-/* what was written, as a string, and the bytes after it untouched */
 static const char *
 written(size_t n)
 {
-    static char  out[sizeof(buf) + 1];
-
-    if (n >= sizeof(buf) || buf[n] != '#') {
-        return "(wrote past the returned length)";
-    }
-
-    memcpy(out, buf, n);
-    out[n] = '\0';
-
-    return out;
+    return written_in(buf, sizeof(buf), n);
 }
 
 

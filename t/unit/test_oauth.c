@@ -10,6 +10,7 @@
 
 #include "qbsync_oauth.h"
 #include "tap.h"
+#include "check.h"
 #include "fixture.h"
 #include "arena.h"
 
@@ -63,50 +64,6 @@ refresh_parse(const char *json)
 }
 
 
-/* a string the parser kept: its bytes, and that the arena holds them */
-static void
-is_s(qbsync_str_t s, const char *expected, const char *name)
-{
-    static char  buf[2048];
-
-    if (s.data == NULL || s.len >= sizeof(buf)) {
-        ok(0, name);
-        printf("# data %p, len %zu\n", (void *) s.data, s.len);
-        return;
-    }
-
-    memcpy(buf, s.data, s.len);
-    buf[s.len] = '\0';
-
-    is_str(buf, expected, name);
-
-    if (!arena_holds(&arena, s.data, s.len)) {
-        ok(0, "  copied into the allocator's memory");
-    }
-}
-
-
-/* a test name from a body, on one printable line as TAP needs */
-static const char *
-name_of(const char *prefix, const char *json)
-{
-    size_t       i;
-    static char  name[100];
-
-    snprintf(name, sizeof(name), "%s%s", prefix, json);
-
-    for (i = 0; name[i]; i++) {
-        if ((unsigned char) name[i] < 0x20 || (unsigned char) name[i] > 0x7e
-            || name[i] == '#')
-        {
-            name[i] = '?';
-        }
-    }
-
-    return name;
-}
-
-
 static void
 no_secret(void)
 {
@@ -121,7 +78,7 @@ static void
 invalid_tokens(const char *json, const char *message)
 {
     is_int(tokens_parse(json), QBSYNC_OAUTH_INVALID,
-           name_of("token file: ", json));
+           tap_name("token file: ", json));
     is_str(error, message, "  error");
     no_secret();
 }
@@ -131,7 +88,7 @@ static void
 invalid_refresh(const char *json, const char *message)
 {
     is_int(refresh_parse(json), QBSYNC_OAUTH_INVALID,
-           name_of("refresh answer: ", json));
+           tap_name("refresh answer: ", json));
     is_str(error, message, "  error");
     no_secret();
 }
@@ -141,7 +98,7 @@ static void
 refused(const char *json, const char *message)
 {
     is_int(refresh_parse(json), QBSYNC_OAUTH_REFUSED,
-           name_of("refused: ", json));
+           tap_name("refused: ", json));
     is_str(error, message, "  error");
 }
 
@@ -155,15 +112,15 @@ test_tokens_parse(void)
                         "\"refresh_token_expires_at\":1715552000}"),
            QBSYNC_OAUTH_OK, "a whole token file");
     is_str(error, "", "  no error");
-    is_s(tokens.access_token, "eyJ.a-b_c~d+e/f=", "  access_token");
-    is_s(tokens.refresh_token, "AB11c", "  refresh_token");
+    is_held(&arena, tokens.access_token, "eyJ.a-b_c~d+e/f=", "  access_token");
+    is_held(&arena, tokens.refresh_token, "AB11c", "  refresh_token");
     is_int(tokens.expires_at, 1700003600, "  expires_at");
     is_int(tokens.refresh_token_expires_at, 1715552000,
            "  refresh_token_expires_at");
 
     is_int(tokens_parse("{\"refresh_token\":\"AB11c\"}\n"), QBSYNC_OAUTH_OK,
            "an operator's file: a refresh token alone");
-    is_s(tokens.refresh_token, "AB11c", "  refresh_token");
+    is_held(&arena, tokens.refresh_token, "AB11c", "  refresh_token");
     is_int(tokens.access_token.len, 0, "  no access_token");
     ok(tokens.access_token.data != NULL, "  empty, not NULL");
     is_int(tokens.expires_at, 0, "  expires_at 0");
@@ -218,12 +175,12 @@ test_tokens_parse(void)
     invalid_tokens("{\"refresh_token\":\"" SECRET "\"} /* c */",
                    "body: invalid JSON");
     invalid_tokens("{\"refresh_token\":\"" SECRET "\\u0000\"}",
-                   "body: invalid JSON");
+                   "body: \\u0000 in a string");
     invalid_tokens("[\"" SECRET "\"]", "body: expected an object");
     invalid_tokens("\"" SECRET "\"", "body: expected an object");
     invalid_tokens("", "body: empty");
     invalid_tokens("[[[[[[[[[[[[[[[[[\"" SECRET "\"]]]]]]]]]]]]]]]]]",
-                   "body: invalid JSON");
+                   "body: nested too deeply");
 
     is_int(tokens_parse_len("{\"refresh_token\":\"r\"}\0", 20),
            QBSYNC_OAUTH_INVALID, "a NUL byte after the file");
@@ -271,8 +228,8 @@ test_tokens_write(void)
 
     rc = tokens_parse_len(buf, n);
     is_int(rc, QBSYNC_OAUTH_OK, "  reads back");
-    is_s(tokens.access_token, "eyJ.a-b_c~d+e/f=", "  access_token");
-    is_s(tokens.refresh_token, "AB11c", "  refresh_token");
+    is_held(&arena, tokens.access_token, "eyJ.a-b_c~d+e/f=", "  access_token");
+    is_held(&arena, tokens.refresh_token, "AB11c", "  refresh_token");
     is_int(tokens.expires_at, 1700003600, "  expires_at");
     is_int(tokens.refresh_token_expires_at, 1715552000,
            "  refresh_token_expires_at");
@@ -306,7 +263,7 @@ test_tokens_write(void)
     n = qbsync_oauth_tokens_write(&saved, buf, sizeof(buf));
     is_int(tokens_parse_len(buf, n), QBSYNC_OAUTH_OK,
            "  written and read back");
-    is_s(tokens.access_token, "a\"b\\c", "  the same token");
+    is_held(&arena, tokens.access_token, "a\"b\\c", "  the same token");
 }
 
 
@@ -327,7 +284,7 @@ test_refresh_parse(void)
        && memcmp(tokens.access_token.data, "eyJlbmMiOiJBMTI4Q0JDLUhT", 24)
           == 0,
        "  access_token bytes");
-    is_s(tokens.refresh_token,
+    is_held(&arena, tokens.refresh_token,
          "L311478109728uVoOkDSUCl4s8FDRvjHR6kUKz0RHe3WtZQuBq",
          "  refresh_token");
     is_int(tokens.expires_at, NOW + 3600, "  expires_at, from now");
@@ -375,7 +332,7 @@ test_refresh_parse(void)
                          "\"expires_in\":60,\"token_type\":\"Bearer\"}"),
            QBSYNC_OAUTH_OK,
            "error null, no refresh token, token_type in capitals");
-    is_s(tokens.access_token, "a", "  access_token");
+    is_held(&arena, tokens.access_token, "a", "  access_token");
     is_int(tokens.refresh_token.len, 0,
            "  refresh_token left empty: the caller keeps its own");
     ok(tokens.refresh_token.data != NULL, "  empty, not NULL");

@@ -9,6 +9,7 @@
 
 #include "qbsync_qbo.h"
 #include "tap.h"
+#include "check.h"
 #include "fixture.h"
 #include "arena.h"
 
@@ -58,29 +59,6 @@ parse_fixture(const char *name)
 }
 
 
-/* a string the parser kept: its bytes, and that the arena holds them */
-static void
-is_s(qbsync_str_t s, const char *expected, const char *name)
-{
-    static char  buf[1024];
-
-    if (s.data == NULL || s.len >= sizeof(buf)) {
-        ok(0, name);
-        printf("# data %p, len %zu\n", (void *) s.data, s.len);
-        return;
-    }
-
-    memcpy(buf, s.data, s.len);
-    buf[s.len] = '\0';
-
-    is_str(buf, expected, name);
-
-    if (!arena_holds(&arena, s.data, s.len)) {
-        ok(0, "  copied into the allocator's memory");
-    }
-}
-
-
 static void
 is_item(size_t i, const char *id, const char *sync_token, const char *name,
     const char *sku, unsigned active)
@@ -94,10 +72,10 @@ is_item(size_t i, const char *id, const char *sync_token, const char *name,
         ok(0, "  items in the allocator's memory");
     }
 
-    is_s(reply.items[i].id, id, "  Id");
-    is_s(reply.items[i].sync_token, sync_token, "  SyncToken");
-    is_s(reply.items[i].name, name, "  Name");
-    is_s(reply.items[i].sku, sku, "  Sku");
+    is_held(&arena, reply.items[i].id, id, "  Id");
+    is_held(&arena, reply.items[i].sync_token, sync_token, "  SyncToken");
+    is_held(&arena, reply.items[i].name, name, "  Name");
+    is_held(&arena, reply.items[i].sku, sku, "  Sku");
     is_int(reply.items[i].active, active, "  Active");
 }
 
@@ -107,38 +85,17 @@ is_fault(const char *type, long code, const char *message,
     const char *detail)
 {
     is_int(reply.fault, 1, "  a fault");
-    is_s(reply.fault_type, type, "  type");
+    is_held(&arena, reply.fault_type, type, "  type");
     is_int(reply.code, code, "  code");
-    is_s(reply.message, message, "  message");
-    is_s(reply.detail, detail, "  detail");
-}
-
-
-/* a test name from a body, on one printable line as TAP needs */
-static const char *
-name_of(const char *prefix, const char *body)
-{
-    size_t       i;
-    static char  name[100];
-
-    snprintf(name, sizeof(name), "%s%s", prefix, body);
-
-    for (i = 0; name[i]; i++) {
-        if ((unsigned char) name[i] < 0x20 || (unsigned char) name[i] > 0x7e
-            || name[i] == '#')
-        {
-            name[i] = '?';
-        }
-    }
-
-    return name;
+    is_held(&arena, reply.message, message, "  message");
+    is_held(&arena, reply.detail, detail, "  detail");
 }
 
 
 static void
 unparsable(const char *body)
 {
-    is_int(parse(body), QBSYNC_QBO_UNPARSABLE, name_of("unparsable: ", body));
+    is_int(parse(body), QBSYNC_QBO_UNPARSABLE, tap_name("unparsable: ", body));
 
     if (reply.fault || reply.nitems || reply.items || reply.code
         || reply.message.len || reply.detail.len || reply.fault_type.len)
@@ -393,7 +350,7 @@ test_xml_faults(void)
                                " \xf4\x90\x80\x80 \xc0\xaf \xe2\x82"
                                "</Message></Error>")),
            QBSYNC_QBO_OK, "bytes that are not UTF-8");
-    is_s(reply.message, "caf? \xc3\xa9 ??? ???? ?? ??", "  become '?'");
+    is_held(&arena, reply.message, "caf? \xc3\xa9 ??? ???? ?? ??", "  become '?'");
 
     is_int(parse("\xef\xbb\xbf\n  <IntuitResponse><Fault type=\"A\"/>"
                  "</IntuitResponse>\n<!-- end -->\n"),
@@ -552,7 +509,7 @@ test_unparsable(void)
     /* a batch answer holds one fault per item: it needs its own reading */
     for (i = 0; i < sizeof(requests) / sizeof(requests[0]); i++) {
         is_int(parse_fixture(requests[i]), QBSYNC_QBO_UNPARSABLE,
-               name_of("not an answer of ours: ", requests[i]));
+               tap_name("not an answer of ours: ", requests[i]));
     }
 
     is_int(parse_len("", 0), QBSYNC_QBO_UNPARSABLE, "an empty body");
@@ -578,7 +535,7 @@ test_unparsable(void)
 
     is_int(parse("{\"Fault\":{\"type\":\"a\\\\u0000b\"}}"), QBSYNC_QBO_OK,
            "an escaped backslash before u0000");
-    is_s(reply.fault_type, "a\\u0000b", "  is text");
+    is_held(&arena, reply.fault_type, "a\\u0000b", "  is text");
 
     is_int(parse_len("{\"Fault\":{}}\0", 13), QBSYNC_QBO_UNPARSABLE,
            "a NUL byte after the JSON");
@@ -634,7 +591,7 @@ test_truncated(void)
             free(copy);
         }
 
-        is_int(bad, 0, name_of("every truncation: ", fixtures[i]));
+        is_int(bad, 0, tap_name("every truncation: ", fixtures[i]));
         is_int(parse_len(body, len), QBSYNC_QBO_OK, "  the whole is OK");
 
         free(body);
@@ -674,7 +631,7 @@ test_nomem(void)
 
         arena.fail_after = (size_t) -1;
 
-        ok(total >= 3, name_of("allocations counted: ", fixtures[i]));
+        ok(total >= 3, tap_name("allocations counted: ", fixtures[i]));
         is_int(bad, 0, "  NOMEM whichever fails, the reply left empty");
 
         free(body);

@@ -10,6 +10,7 @@
 
 #include "qbsync_stripe.h"
 #include "tap.h"
+#include "check.h"
 #include "fixture.h"
 #include "arena.h"
 
@@ -75,56 +76,10 @@ parse_product(const char *json)
 }
 
 
-/* a string the parser kept: its bytes, and that the arena holds them */
-static void
-is_s(qbsync_str_t s, const char *expected, const char *name)
-{
-    static char  buf[1024];
-
-    if (s.data == NULL || s.len >= sizeof(buf)) {
-        ok(0, name);
-        printf("# data %p, len %zu\n", (void *) s.data, s.len);
-        return;
-    }
-
-    memcpy(buf, s.data, s.len);
-    buf[s.len] = '\0';
-
-    if (is_str(buf, expected, name) && s.len != strlen(expected)) {
-        printf("# a NUL inside: len %zu\n", s.len);
-    }
-
-    if (!arena_holds(&arena, s.data, s.len)) {
-        ok(0, "  copied into the allocator's memory");
-    }
-}
-
-
-/* a test name from a body, on one printable line as TAP needs */
-static const char *
-name_of(const char *json)
-{
-    size_t       i;
-    static char  name[100];
-
-    snprintf(name, sizeof(name), "%s", json);
-
-    for (i = 0; name[i]; i++) {
-        if ((unsigned char) name[i] < 0x20 || (unsigned char) name[i] > 0x7e
-            || name[i] == '#')
-        {
-            name[i] = '?';
-        }
-    }
-
-    return name;
-}
-
-
 static void
 invalid_event(const char *json, const char *message)
 {
-    is_int(parse_event(json), QBSYNC_STRIPE_INVALID, name_of(json));
+    is_int(parse_event(json), QBSYNC_STRIPE_INVALID, tap_name("", json));
     is_str(error, message, "  error");
 }
 
@@ -132,7 +87,7 @@ invalid_event(const char *json, const char *message)
 static void
 invalid_product(const char *json, const char *message)
 {
-    is_int(parse_product(json), QBSYNC_STRIPE_INVALID, name_of(json));
+    is_int(parse_product(json), QBSYNC_STRIPE_INVALID, tap_name("", json));
     is_str(error, message, "  error");
 }
 
@@ -179,16 +134,16 @@ test_product_events(void)
     is_int(parse_event_len(json, len), QBSYNC_STRIPE_OK,
            "product.created around Stripe's product fixture");
     is_str(error, "", "  no error");
-    is_s(event.id, "evt_1PgcA2B7WZ01zgkW", "  event id");
-    is_s(event.type, "product.created", "  type");
+    is_held(&arena, event.id, "evt_1PgcA2B7WZ01zgkW", "  event id");
+    is_held(&arena, event.type, "product.created", "  type");
     is_int(event.created, 1721950000, "  event's created");
     is_int(event.livemode, 1, "  livemode");
     is_int(event.kind, QBSYNC_STRIPE_PRODUCT, "  kind");
-    is_s(event.product.id, "prod_QXg1hqf4jFNsqG", "  product id");
-    is_s(event.product.name, "T-shirt", "  name");
-    is_s(event.product.description, "Comfortable gray cotton t-shirt",
+    is_held(&arena, event.product.id, "prod_QXg1hqf4jFNsqG", "  product id");
+    is_held(&arena, event.product.name, "T-shirt", "  name");
+    is_held(&arena, event.product.description, "Comfortable gray cotton t-shirt",
          "  description");
-    is_s(event.product.default_price, "price_1PgafmB7WZ01zgkW02Hf9z6c",
+    is_held(&arena, event.product.default_price, "price_1PgafmB7WZ01zgkW02Hf9z6c",
          "  default_price, the id alone");
     is_int(event.product.active, 1, "  active");
     is_int(event.product.deleted, 0, "  not deleted");
@@ -200,8 +155,8 @@ test_product_events(void)
 
     json = fixture_event("product.updated", "stripe/product.json", &len);
     is_int(parse_event_len(json, len), QBSYNC_STRIPE_OK, "product.updated");
-    is_s(event.type, "product.updated", "  type");
-    is_s(event.product.name, "T-shirt",
+    is_held(&arena, event.type, "product.updated", "  type");
+    is_held(&arena, event.product.name, "T-shirt",
          "  name from data.object, not previous_attributes");
     free(json);
 
@@ -211,7 +166,7 @@ test_product_events(void)
            "product.deleted around Stripe's DeletedProduct fixture");
     is_int(event.kind, QBSYNC_STRIPE_PRODUCT, "  kind");
     is_int(event.product.deleted, 1, "  deleted");
-    is_s(event.product.id, "prod_QXg1hqf4jFNsqG", "  id");
+    is_held(&arena, event.product.id, "prod_QXg1hqf4jFNsqG", "  id");
     is_int(event.product.name.len, 0, "  no name");
     ok(event.product.name.data != NULL, "  empty, not NULL");
     is_int(event.product.active, 0, "  not active");
@@ -224,7 +179,7 @@ test_product_events(void)
     is_int(parse_event_len(json, len), QBSYNC_STRIPE_OK,
            "product.deleted around a whole product");
     is_int(event.product.deleted, 0, "  deleted is only Stripe's flag");
-    is_s(event.product.name, "T-shirt", "  name");
+    is_held(&arena, event.product.name, "T-shirt", "  name");
     free(json);
 
     is_int(parse_event(EVENT("product.updated",
@@ -249,10 +204,10 @@ test_price_events(void)
     is_int(parse_event_len(json, len), QBSYNC_STRIPE_OK,
            "price.created around Stripe's price fixture");
     is_int(event.kind, QBSYNC_STRIPE_PRICE, "  kind");
-    is_s(event.price.id, "price_1PgafmB7WZ01zgkW6dKueIc5", "  id");
-    is_s(event.price.product, "prod_QXg1hqf4jFNsqG", "  product");
-    is_s(event.price.currency, "usd", "  currency");
-    is_s(event.price.unit_amount_decimal, "2000", "  unit_amount_decimal");
+    is_held(&arena, event.price.id, "price_1PgafmB7WZ01zgkW6dKueIc5", "  id");
+    is_held(&arena, event.price.product, "prod_QXg1hqf4jFNsqG", "  product");
+    is_held(&arena, event.price.currency, "usd", "  currency");
+    is_held(&arena, event.price.unit_amount_decimal, "2000", "  unit_amount_decimal");
     is_int(event.price.created, 1234567890, "  price's created");
     is_int(event.price.active, 1, "  active");
     is_int(event.price.has_amount, 0,
@@ -262,7 +217,7 @@ test_price_events(void)
 
     is_int(parse_event(EVENT("price.updated", PRICE(""))), QBSYNC_STRIPE_OK,
            "price.updated, per unit");
-    is_s(event.price.unit_amount_decimal, "1999", "  unit_amount_decimal");
+    is_held(&arena, event.price.unit_amount_decimal, "1999", "  unit_amount_decimal");
     is_int(event.price.has_amount, 1, "  has an amount");
     is_int(event.price.created, 0, "  created absent: 0");
 
@@ -314,7 +269,7 @@ test_price_events(void)
                              "\"unit_amount_decimal\":\"0.5\"}")),
            QBSYNC_STRIPE_OK, "billing_scheme and custom_unit_amount absent");
     is_int(event.price.has_amount, 1, "  per unit");
-    is_s(event.price.unit_amount_decimal, "0.5", "  unit_amount_decimal");
+    is_held(&arena, event.price.unit_amount_decimal, "0.5", "  unit_amount_decimal");
 
     is_int(parse_event(EVENT("price.created",
                              "{\"id\":\"price_1\",\"object\":\"price\","
@@ -331,8 +286,8 @@ test_price_events(void)
                              "\"currency\":\"EUR\","
                              "\"unit_amount_decimal\":\"12.5\"}")),
            QBSYNC_STRIPE_OK, "an expanded product, an uppercase currency");
-    is_s(event.price.product, "prod_9", "  the product's id");
-    is_s(event.price.currency, "eur", "  currency lowercased");
+    is_held(&arena, event.price.product, "prod_9", "  the product's id");
+    is_held(&arena, event.price.currency, "eur", "  currency lowercased");
 
     is_int(parse_event(EVENT("price.updated",
                              "{\"id\":\"price_1\",\"object\":\"price\","
@@ -340,7 +295,7 @@ test_price_events(void)
                              "\"object\":\"product\",\"deleted\":true},"
                              "\"currency\":\"usd\"}")),
            QBSYNC_STRIPE_OK, "the product expanded as a DeletedProduct");
-    is_s(event.price.product, "prod_9", "  the product's id");
+    is_held(&arena, event.price.product, "prod_9", "  the product's id");
 }
 
 
@@ -376,8 +331,8 @@ test_other_events(void)
     is_int(parse_event_len(json, len), QBSYNC_STRIPE_OK,
            "Stripe's plan.created fixture");
     is_int(event.kind, QBSYNC_STRIPE_OTHER, "  kind other");
-    is_s(event.id, "evt_1Pgc76B7WZ01zgkWwyRHS12y", "  id");
-    is_s(event.type, "plan.created", "  type");
+    is_held(&arena, event.id, "evt_1Pgc76B7WZ01zgkWwyRHS12y", "  id");
+    is_held(&arena, event.type, "plan.created", "  type");
     is_int(event.created, 1234567890, "  created");
     is_int(event.livemode, 0, "  livemode");
     is_int(event.product.id.len + event.price.id.len, 0,
@@ -471,7 +426,7 @@ test_event_fields(void)
     is_int(parse_event("{\"id\":\"evt_1\",\"id\":\"evt_2\",\"type\":\"t\","
                        "\"created\":1,\"data\":{\"object\":{}}}"),
            QBSYNC_STRIPE_OK, "a duplicate key");
-    is_s(event.id, "evt_1", "  the first counts");
+    is_held(&arena, event.id, "evt_1", "  the first counts");
 }
 
 
@@ -542,8 +497,8 @@ test_product_fields(void)
                              "\"unit_amount_decimal\":\"250\"}}")),
            QBSYNC_STRIPE_OK, "an expanded default_price in an event");
     is_int(event.product.has_price, 1, "  has_price");
-    is_s(event.product.default_price, "price_7", "  default_price");
-    is_s(event.product.price.currency, "gbp", "  price.currency");
+    is_held(&arena, event.product.default_price, "price_7", "  default_price");
+    is_held(&arena, event.product.price.currency, "gbp", "  price.currency");
     is_int(event.product.price.has_amount, 1, "  price.has_amount");
 }
 
@@ -617,7 +572,7 @@ test_names(void)
                              "\"active\":true,\"name\":\"Caf\xc3\xa9 "
                              "\xe2\x98\x95 \xf0\x9f\x91\x95\"}")),
            QBSYNC_STRIPE_OK, "a UTF-8 name");
-    is_s(event.product.name, "Caf\xc3\xa9 \xe2\x98\x95 \xf0\x9f\x91\x95",
+    is_held(&arena, event.product.name, "Caf\xc3\xa9 \xe2\x98\x95 \xf0\x9f\x91\x95",
          "  bytes kept");
 
     is_int(parse_event(EVENT("product.created",
@@ -625,7 +580,7 @@ test_names(void)
                              "\"active\":true,\"name\":\"Caf\\u00e9 "
                              "\\u2615 \\ud83d\\udc55\"}")),
            QBSYNC_STRIPE_OK, "a name in \\u escapes");
-    is_s(event.product.name, "Caf\xc3\xa9 \xe2\x98\x95 \xf0\x9f\x91\x95",
+    is_held(&arena, event.product.name, "Caf\xc3\xa9 \xe2\x98\x95 \xf0\x9f\x91\x95",
          "  decoded to UTF-8");
 
     is_int(parse_event(EVENT("product.created",
@@ -634,15 +589,15 @@ test_names(void)
                              "T-shirt \\\\ 5'11\\\" \\/ \\t\","
                              "\"description\":\"line 1\\nline 2\"}")),
            QBSYNC_STRIPE_OK, "a name with quotes and escapes");
-    is_s(event.product.name, "\"Deluxe\" T-shirt \\ 5'11\" / \t",
+    is_held(&arena, event.product.name, "\"Deluxe\" T-shirt \\ 5'11\" / \t",
          "  unescaped");
-    is_s(event.product.description, "line 1\nline 2", "  description");
+    is_held(&arena, event.product.description, "line 1\nline 2", "  description");
 
     is_int(parse_event(EVENT("product.created",
                              "{\"object\":\"product\",\"id\":\"prod_1\","
                              "\"active\":true,\"name\":\"a\\\\u0000b\"}")),
            QBSYNC_STRIPE_OK, "an escaped backslash before u0000");
-    is_s(event.product.name, "a\\u0000b", "  is text");
+    is_held(&arena, event.product.name, "a\\u0000b", "  is text");
 
     invalid_event(EVENT("product.created",
                         "{\"object\":\"product\",\"id\":\"prod_1\","
@@ -670,19 +625,19 @@ test_product_parse(void)
     is_int(parse_product_len(json, len), QBSYNC_STRIPE_OK,
            "a product with default_price expanded");
     is_str(error, "", "  no error");
-    is_s(product.id, "prod_QXg1hqf4jFNsqG", "  id");
-    is_s(product.name, "T-shirt", "  name");
-    is_s(product.description, "Comfortable gray cotton t-shirt",
+    is_held(&arena, product.id, "prod_QXg1hqf4jFNsqG", "  id");
+    is_held(&arena, product.name, "T-shirt", "  name");
+    is_held(&arena, product.description, "Comfortable gray cotton t-shirt",
          "  description");
     is_int(product.active, 1, "  active");
     is_int(product.deleted, 0, "  not deleted");
     is_int(product.has_price, 1, "  has_price");
-    is_s(product.default_price, "price_1PgafmB7WZ01zgkW02Hf9z6c",
+    is_held(&arena, product.default_price, "price_1PgafmB7WZ01zgkW02Hf9z6c",
          "  default_price is the price's id");
-    is_s(product.price.id, "price_1PgafmB7WZ01zgkW02Hf9z6c", "  price.id");
-    is_s(product.price.product, "prod_QXg1hqf4jFNsqG", "  price.product");
-    is_s(product.price.currency, "usd", "  price.currency");
-    is_s(product.price.unit_amount_decimal, "2500",
+    is_held(&arena, product.price.id, "price_1PgafmB7WZ01zgkW02Hf9z6c", "  price.id");
+    is_held(&arena, product.price.product, "prod_QXg1hqf4jFNsqG", "  price.product");
+    is_held(&arena, product.price.currency, "usd", "  price.currency");
+    is_held(&arena, product.price.unit_amount_decimal, "2500",
          "  price.unit_amount_decimal");
     is_int(product.price.created, 1721948530, "  price.created");
     is_int(product.price.has_amount, 1, "  price.has_amount");
@@ -702,7 +657,7 @@ test_product_parse(void)
     is_int(parse_product_len(json, len), QBSYNC_STRIPE_OK,
            "Stripe's DeletedProduct fixture");
     is_int(product.deleted, 1, "  deleted");
-    is_s(product.id, "prod_QXg1hqf4jFNsqG", "  id");
+    is_held(&arena, product.id, "prod_QXg1hqf4jFNsqG", "  id");
     free(json);
 
     json = fixture_read("stripe/price.json", &len);

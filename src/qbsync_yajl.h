@@ -1,0 +1,73 @@
+
+/*
+ * Copyright (C) qbsync authors
+ */
+
+
+#ifndef _QBSYNC_YAJL_H_INCLUDED_
+#define _QBSYNC_YAJL_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+
+/* The yajl plumbing that the pure parsers and generators share. */
+
+
+typedef enum {
+    QBSYNC_YAJL_OK = 0,
+    QBSYNC_YAJL_INVALID,
+    QBSYNC_YAJL_NOMEM
+} qbsync_yajl_rc_t;
+
+
+/* a generator's output: the caller's buffer, never yajl's own */
+typedef struct {
+    unsigned char  *start;
+    unsigned char  *pos;
+    unsigned char  *end;
+    unsigned        overflow:1;
+} qbsync_yajl_out_t;
+
+
+/*
+ * Builds a yajl tree from a JSON text of len bytes (not NUL-terminated),
+ * refusing what yajl would take but JSON does not (comments, a NUL, a
+ * "\u0000" that would cut a string short) and nesting deeper than
+ * depth_max, since yajl_tree_free() recurses once per level.  On
+ * QBSYNC_YAJL_INVALID, *problem says why without quoting the text, which
+ * may hold secrets.  The caller frees the tree with yajl_tree_free().
+ */
+qbsync_yajl_rc_t qbsync_yajl_parse(const unsigned char *json, size_t len,
+    size_t depth_max, yajl_val *tree, const char **problem);
+
+/* the first member of that name, or NULL */
+yajl_val qbsync_yajl_member(yajl_val object, const char *key);
+
+/*
+ * A JSON number as written, when it is an integer that fits: yajl 2.1.0's
+ * tree never sets its own integer flag, and 1e3 or 1.0 are no integers
+ * to Stripe or Intuit.  Returns -1 otherwise.
+ */
+int qbsync_yajl_int64(const char *number, int64_t *value);
+
+/*
+ * A generator that writes into buf, validating UTF-8; NULL when out of
+ * memory.  qbsync_yajl_done() frees it and tells the length written, or
+ * 0 if ok is false or buf was too small.
+ */
+yajl_gen qbsync_yajl_gen(qbsync_yajl_out_t *out, unsigned char *buf,
+    size_t size);
+void qbsync_yajl_print(void *out, const char *str, size_t len);
+size_t qbsync_yajl_done(yajl_gen gen, qbsync_yajl_out_t *out, int ok);
+
+/* "name": "value", on yajl_gen_status_ok */
+int qbsync_yajl_gen_member(yajl_gen gen, const char *name,
+    const char *value, size_t len);
+
+
+#endif /* _QBSYNC_YAJL_H_INCLUDED_ */
