@@ -738,7 +738,8 @@ ngx_http_qbsync_oauth_refused(ngx_http_request_t *r,
                       "qbsync: Intuit refused the refresh token of \"%V\" "
                       "(%s): the QuickBooks connection must be "
                       "re-authorised; write a new refresh token to that "
-                      "file", &octx->oauth->token_file, reason);
+                      "file; intuit_tid \"%V\"", &octx->oauth->token_file,
+                      reason, &octx->refresh.intuit_tid);
     }
 
     return NGX_DECLINED;

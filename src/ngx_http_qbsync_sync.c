@@ -57,6 +57,7 @@ typedef struct {
     u_char                       sync_token_len;
     u_char                       default_price_len;
     u_char                       unit_price_len;
+    u_char                       suffixed;     /* name is "<name> (<id>)" */
     uint16_t                     name_len;
     u_char                       item_id[NGX_HTTP_QBSYNC_QBO_ID_MAX];
     u_char                       sync_token[NGX_HTTP_QBSYNC_SYNC_TOKEN_MAX];
@@ -138,6 +139,8 @@ static ngx_int_t ngx_http_qbsync_sync_lock(ngx_http_qbsync_sync_t *sync);
 static ngx_int_t ngx_http_qbsync_sync_fetch(ngx_http_qbsync_sync_t *sync);
 static ngx_int_t ngx_http_qbsync_sync_plan(ngx_http_qbsync_sync_t *sync);
 static ngx_int_t ngx_http_qbsync_sync_recall(ngx_http_qbsync_sync_t *sync);
+static ngx_int_t ngx_http_qbsync_sync_keep_suffix(
+    ngx_http_qbsync_sync_t *sync);
 static void ngx_http_qbsync_sync_price_of(ngx_http_qbsync_sync_t *sync,
     ngx_str_t *price_id, qbsync_price_t *price);
 static ngx_uint_t ngx_http_qbsync_sync_unchanged(
@@ -358,10 +361,10 @@ ngx_http_qbsync_sync_event(ngx_http_qbsync_sync_t *sync)
     /*
      * Without qbsync_stripe the event is the only truth: an older one
      * than the last applied must not undo it.  Same-second events are
-     * applied in their arrival order.
+     * applied in their arrival order.  A deletion is final, however late.
      */
 
-    if (qlcf->stripe == NULL && sync->has_mapping
+    if (qlcf->stripe == NULL && sync->has_mapping && !sync->product.deleted
         && sync->event.created < sync->mapping.product_created)
     {
         return ngx_http_qbsync_sync_done(sync, NGX_HTTP_QBSYNC_ACTION_STALE);
@@ -718,6 +721,12 @@ ngx_http_qbsync_sync_plan(ngx_http_qbsync_sync_t *sync)
 
     sync->name.data = buf;
     sync->name.len = len;
+
+    if (sync->has_mapping && sync->mapping.suffixed
+        && ngx_http_qbsync_sync_keep_suffix(sync) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     buf = ngx_pnalloc(sync->request->pool, QBSYNC_ITEM_DESCRIPTION_SIZE);
     if (buf == NULL) {
@@ -1300,6 +1309,39 @@ ngx_http_qbsync_sync_written(ngx_http_qbsync_sync_t *sync)
 }
 
 
+/*
+ * An item that got a suffix keeps it while the product keeps its name:
+ * the name it would clash with is most likely still taken, and without
+ * the suffix every write would meet fault 6240 first.  A renamed product
+ * tries its plain name again.
+ */
+
+static ngx_int_t
+ngx_http_qbsync_sync_keep_suffix(ngx_http_qbsync_sync_t *sync)
+{
+    ngx_str_t   plain;
+    ngx_int_t   rc;
+
+    plain = sync->name;
+
+    rc = ngx_http_qbsync_sync_suffix(sync);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc != NGX_OK
+        || sync->name.len != sync->mapping.name_len
+        || ngx_memcmp(sync->name.data, sync->mapping.name, sync->name.len)
+           != 0)
+    {
+        sync->name = plain;
+        sync->suffixed = 0;
+    }
+
+    return NGX_OK;
+}
+
+
 /* "<name> (<product id>)", still at most 100 code points; once only. */
 
 static ngx_int_t
@@ -1357,8 +1399,12 @@ ngx_http_qbsync_sync_remember(ngx_http_qbsync_sync_t *sync,
         ngx_memzero(m, sizeof(ngx_http_qbsync_mapping_t));
     }
 
-    if (sync->event.kind == QBSYNC_STRIPE_PRODUCT && !sync->deleting) {
+    /* a deletion counts too: no older update may bring the item back */
+    if (sync->event.kind == QBSYNC_STRIPE_PRODUCT) {
         m->product_created = ngx_max(m->product_created, sync->event.created);
+    }
+
+    if (sync->event.kind == QBSYNC_STRIPE_PRODUCT && !sync->deleting) {
 
         if (sync->product.default_price.len <= sizeof(m->default_price)) {
             m->default_price_len = (u_char) sync->product.default_price.len;
@@ -1387,6 +1433,8 @@ ngx_http_qbsync_sync_remember(ngx_http_qbsync_sync_t *sync,
         ngx_memcpy(m->name, sync->name.data, sync->name.len);
 
         if (!sync->deleting && !sync->price_only) {
+            m->suffixed = sync->suffixed;
+
             ngx_memzero(&digest, sizeof(qbsync_item_t));
             digest.description = (char *) sync->description.data;
             digest.description_len = sync->description.len;
@@ -1559,10 +1607,20 @@ ngx_http_qbsync_sync_answer(ngx_http_request_t *r,
     sync->ctx->action = sync->action;
     action = ngx_http_qbsync_action_name(sync->action);
 
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "qbsync: event \"%V\" synced: %s%s%V",
-                  &sync->ctx->key.id, action,
-                  sync->item_id.len ? ", item " : "", &sync->item_id);
+    /* the mode warning has had its own line */
+    if (sync->warning.len && sync->action != NGX_HTTP_QBSYNC_ACTION_IGNORED) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "qbsync: event \"%V\" synced: %s%s%V, but %V",
+                      &sync->ctx->key.id, action,
+                      sync->item_id.len ? ", item " : "", &sync->item_id,
+                      &sync->warning);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "qbsync: event \"%V\" synced: %s%s%V",
+                      &sync->ctx->key.id, action,
+                      sync->item_id.len ? ", item " : "", &sync->item_id);
+    }
 
     ngx_memzero(members, sizeof(members));
 

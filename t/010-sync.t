@@ -196,3 +196,35 @@ is a test-mode event, ignored by qbsync_livemode live
 [405, 400]
 --- response_body_like eval
 ['"error":"method_not_allowed"', '"error":"signature_mismatch"']
+
+
+
+=== TEST 11: a deletion is final: applied however late, never undone by an older update
+--- pipelined_requests eval
+my $C = $Qbsync::Webhook::Created;
+my $renamed = Qbsync::Webhook::event(type => 'product.updated',
+    created => $C + 2, object => ::product(name => 'Renamed'));
+my $deleted = Qbsync::Webhook::event(type => 'product.deleted', created => $C + 1,
+    object => { id => 'prod_QbsyncTshirt01', object => 'product',
+                deleted => JSON::PP::true });
+my $older = Qbsync::Webhook::event(type => 'product.updated',
+    created => $C + 1, object => ::product(name => 'Older'));
+Qbsync::Webhook::requests([reset => {}], [deliver => $::Created],
+    [deliver => $renamed], [deliver => $deleted], [deliver => $older],
+    ['state'])
+--- more_headers eval
+my $C = $Qbsync::Webhook::Created;
+my $renamed = Qbsync::Webhook::event(type => 'product.updated',
+    created => $C + 2, object => ::product(name => 'Renamed'));
+my $deleted = Qbsync::Webhook::event(type => 'product.deleted', created => $C + 1,
+    object => { id => 'prod_QbsyncTshirt01', object => 'product',
+                deleted => JSON::PP::true });
+my $older = Qbsync::Webhook::event(type => 'product.updated',
+    created => $C + 1, object => ::product(name => 'Older'));
+Qbsync::Webhook::headers([reset => {}], [deliver => $::Created],
+    [deliver => $renamed], [deliver => $deleted], [deliver => $older],
+    ['state'])
+--- response_body_like eval
+[ '"realm"', '"action":"created"', '"action":"updated"',
+  '"action":"deactivated"', '"action":"stale"',
+  '(?=.*"Active":false)(?=.*"Name":"Renamed")' ]

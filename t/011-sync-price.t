@@ -105,6 +105,8 @@ Qbsync::Webhook::config(item => 'type=Service income_account=79 '
 ['"realm"', '"action":"price_recorded"',
  '"action":"created".*"warning":"the default price is in another currency',
  '"UnitPrice":0,']
+--- error_log eval
+qr/\[warn\] .*synced: created, item 1, but the default price is in another currency/
 
 
 

@@ -168,3 +168,33 @@ Qbsync::Webhook::headers([reset => {}],
 --- response_body_like eval
 ['"realm"', '"action":"created"',
  q{"Name":"O'Brien's \\\\"Best\\\\" \\\\\\\\ Shirt"}]
+
+
+
+=== TEST 9: a suffixed item stays suffixed: nothing to write, then one write
+--- pipelined_requests eval
+Qbsync::Webhook::requests([reset => {}],
+    [seed => [{ Name => 'T-shirt', Sku => 'prod_SomeoneElse', Type => 'Service',
+                IncomeAccountRef => { value => '79' },
+                ExpenseAccountRef => { value => '80' } }]],
+    [deliver => ::created()], [deliver => ::updated()],
+    [deliver => Qbsync::Webhook::event(type => 'product.updated',
+        created => $Qbsync::Webhook::Created + 2,
+        object => Qbsync::Webhook::product(description => 'Now organic'))],
+    ['state'])
+--- more_headers eval
+Qbsync::Webhook::headers([reset => {}],
+    [seed => [{ Name => 'T-shirt', Sku => 'prod_SomeoneElse', Type => 'Service',
+                IncomeAccountRef => { value => '79' },
+                ExpenseAccountRef => { value => '80' } }]],
+    [deliver => ::created()], [deliver => ::updated()],
+    [deliver => Qbsync::Webhook::event(type => 'product.updated',
+        created => $Qbsync::Webhook::Created + 2,
+        object => Qbsync::Webhook::product(description => 'Now organic'))],
+    ['state'])
+--- response_body_like eval
+['"realm"', '"items"', '"action":"created","qb_item_id":"2"',
+ '"action":"unchanged","qb_item_id":"2"',
+ '"action":"updated","qb_item_id":"2"',
+ '(?=.*"create":1\b)(?=.*"update":1\b)(?=.*"Description":"Now organic")'
+ . '(?=.*"Name":"T-shirt \(prod_QbsyncTshirt01\)","Sku":"prod_QbsyncTshirt01")']

@@ -123,8 +123,8 @@ Qbsync::Webhook::headers([reset => {}], [tokens => {}],
  '^\{"error":"quickbooks_reauthorization_required","message":"Intuit refused the refresh token; the QuickBooks connection must be re-authorised"\}$',
  '"quickbooks_reauthorization_required"',
  '"refresh":0,"refresh_failed":1,']
---- error_log
-[alert]
+--- error_log eval
+['[alert]', qr/must be re-authorised; write a new refresh token to that file; intuit_tid "[^"]+"/]
 --- grep_error_log eval: qr/Intuit refused the refresh token of "[^"]+" \(invalid_grant[^)]*\)/
 --- grep_error_log_out eval
 qr/\AIntuit refused the refresh token of "[^"]+" \(invalid_grant[^)]*\)\n\z/
