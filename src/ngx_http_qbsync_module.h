@@ -44,6 +44,12 @@ typedef struct {
     ngx_str_t                    authorization;   /* Basic client:secret */
     ngx_str_t                    token_file;
     uint32_t                     ns;
+
+    /* this worker's last look at the token file, and what it saw */
+    time_t                       file_checked;
+    time_t                       file_mtime;
+    long                         file_mtime_nsec;
+    ino_t                        file_inode;
 } ngx_http_qbsync_oauth_t;
 
 

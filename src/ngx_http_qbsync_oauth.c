@@ -58,7 +58,8 @@ static ngx_int_t ngx_http_qbsync_oauth_writable(ngx_cycle_t *cycle,
 static ngx_int_t ngx_http_qbsync_oauth_allowed(ngx_file_info_t *fi,
     uid_t uid, gid_t *groups, int ngroups, ngx_uint_t file);
 static ngx_int_t ngx_http_qbsync_oauth_current(ngx_http_request_t *r,
-    ngx_http_qbsync_oauth_ctx_t *octx, ngx_http_qbsync_tokens_rec_t *rec);
+    ngx_http_qbsync_oauth_ctx_t *octx, ngx_http_qbsync_tokens_rec_t *rec,
+    ngx_uint_t fresh);
 static ngx_int_t ngx_http_qbsync_oauth_read_file(ngx_http_request_t *r,
     ngx_http_qbsync_oauth_ctx_t *octx, ngx_http_qbsync_tokens_rec_t *rec,
     ngx_file_info_t *fi);
@@ -292,7 +293,7 @@ ngx_http_qbsync_oauth_token(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    rc = ngx_http_qbsync_oauth_current(r, octx, rec);
+    rc = ngx_http_qbsync_oauth_current(r, octx, rec, 0);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -339,7 +340,7 @@ ngx_http_qbsync_oauth_token(ngx_http_request_t *r,
      * then used rather than refreshed twice.
      */
 
-    rc = ngx_http_qbsync_oauth_current(r, octx, rec);
+    rc = ngx_http_qbsync_oauth_current(r, octx, rec, 1);
 
     if (rc == NGX_OK && !rec->reauthorize && rec->access_len
         && rec->expires_at - NGX_HTTP_QBSYNC_EXPIRY_MARGIN > ngx_time())
@@ -406,16 +407,36 @@ ngx_http_qbsync_oauth_finish(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_qbsync_oauth_current(ngx_http_request_t *r,
-    ngx_http_qbsync_oauth_ctx_t *octx, ngx_http_qbsync_tokens_rec_t *rec)
+    ngx_http_qbsync_oauth_ctx_t *octx, ngx_http_qbsync_tokens_rec_t *rec,
+    ngx_uint_t fresh)
 {
-    ngx_int_t         found;
-    ngx_file_info_t   fi;
+    ngx_int_t                 found;
+    ngx_file_info_t           fi;
+    ngx_http_qbsync_oauth_t  *oauth;
 
-    found = ngx_http_qbsync_record_get(octx->shm_zone, octx->oauth->ns,
+    oauth = octx->oauth;
+
+    found = ngx_http_qbsync_record_get(octx->shm_zone, oauth->ns,
                                        &ngx_http_qbsync_tokens_key, rec,
                                        sizeof(ngx_http_qbsync_tokens_rec_t));
 
-    if (ngx_file_info(octx->oauth->token_file.data, &fi) == NGX_FILE_ERROR) {
+    /*
+     * A file the zone already holds, seen this second, is not looked at
+     * again (a stat() costs more than the rest of handing out a token);
+     * before a refresh, or while waiting for a re-authorisation, it
+     * always is.
+     */
+
+    if (!fresh && found == NGX_OK && !rec->reauthorize
+        && oauth->file_checked == ngx_time()
+        && rec->file_mtime == oauth->file_mtime
+        && rec->file_mtime_nsec == oauth->file_mtime_nsec
+        && rec->file_inode == oauth->file_inode)
+    {
+        return NGX_OK;
+    }
+
+    if (ngx_file_info(oauth->token_file.data, &fi) == NGX_FILE_ERROR) {
 
         if (found == NGX_OK) {
             /* the zone's tokens are good even if the file went away */
@@ -430,6 +451,11 @@ ngx_http_qbsync_oauth_current(ngx_http_request_t *r,
                       " \"%V\" failed", &octx->oauth->token_file);
         return NGX_ERROR;
     }
+
+    oauth->file_checked = ngx_time();
+    oauth->file_mtime = fi.st_mtim.tv_sec;
+    oauth->file_mtime_nsec = fi.st_mtim.tv_nsec;
+    oauth->file_inode = fi.st_ino;
 
     if (found == NGX_OK
         && rec->file_mtime == fi.st_mtim.tv_sec

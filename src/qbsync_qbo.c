@@ -16,8 +16,8 @@
 
 
 /*
- * yajl_tree_free() recurses once per level, so nesting is bounded before
- * the tree is built; QuickBooks' Items nest three levels.
+ * A bound on nesting, so that a hostile answer costs no more than a real
+ * one; QuickBooks' Items nest three levels.
  */
 #define QBSYNC_QBO_JSON_DEPTH_MAX  64
 #define QBSYNC_QBO_XML_DEPTH_MAX   32
@@ -109,6 +109,16 @@ static void qbsync_qbo_empty_reply(qbsync_qbo_reply_t *reply);
 /* what an empty or absent string is: never NULL, never in the input */
 static const char  qbsync_qbo_empty[] = "";
 
+/*
+ * The members read of an answer, in either casing the gateway uses; the
+ * rest of an Item (accounts, dates, tax...) is never built into the tree.
+ */
+static const char *const  qbsync_qbo_keys[] = {
+    "Fault", "fault", "QueryResponse", "queryResponse", "Item", "type",
+    "Type", "Error", "error", "code", "Code", "Message", "message", "Detail",
+    "detail", "Id", "SyncToken", "Name", "Sku", "Active", NULL
+};
+
 
 qbsync_qbo_rc_t
 qbsync_qbo_reply_parse(const unsigned char *body, size_t len,
@@ -156,15 +166,15 @@ static qbsync_qbo_rc_t
 qbsync_qbo_json(const unsigned char *body, size_t len,
     qbsync_allocator_t *allocator, qbsync_qbo_reply_t *reply)
 {
-    yajl_val          root;
-    const char       *problem;
-    qbsync_qbo_rc_t   rc;
+    yajl_val     root;
+    const char  *problem;
 
-    switch (qbsync_yajl_parse(body, len, QBSYNC_QBO_JSON_DEPTH_MAX, &root,
-                              &problem))
+    switch (qbsync_yajl_parse_some(body, len, QBSYNC_QBO_JSON_DEPTH_MAX,
+                                   qbsync_qbo_keys, allocator, &root,
+                                   &problem))
     {
     case QBSYNC_YAJL_OK:
-        break;
+        return qbsync_qbo_json_reply(root, allocator, reply);
 
     case QBSYNC_YAJL_NOMEM:
         return QBSYNC_QBO_NOMEM;
@@ -172,12 +182,6 @@ qbsync_qbo_json(const unsigned char *body, size_t len,
     default:
         return QBSYNC_QBO_UNPARSABLE;
     }
-
-    rc = qbsync_qbo_json_reply(root, allocator, reply);
-
-    yajl_tree_free(root);
-
-    return rc;
 }
 
 

@@ -16,9 +16,8 @@
 
 
 /*
- * yajl_tree_free() recurses once per level, so nesting is bounded before
- * the tree is built.  Stripe's objects nest a few levels, and expansion
- * stops at four.
+ * A bound on nesting, so that a hostile body costs no more than a real
+ * one: Stripe's objects nest a few levels, and expansion stops at four.
  */
 #define QBSYNC_STRIPE_DEPTH_MAX   64
 
@@ -76,6 +75,17 @@ static void qbsync_stripe_empty_product(qbsync_product_t *product);
 /* what an empty or absent string is: never NULL, never in the input */
 static const char  qbsync_stripe_empty[] = "";
 
+/*
+ * The members read of an event, a product and a price; the rest of
+ * Stripe's objects (metadata, images, previous_attributes...) is never
+ * built into the tree.
+ */
+static const char *const  qbsync_stripe_keys[] = {
+    "id", "object", "type", "created", "livemode", "data", "active", "name",
+    "description", "default_price", "deleted", "product", "currency",
+    "billing_scheme", "custom_unit_amount", "unit_amount_decimal", NULL
+};
+
 
 qbsync_stripe_rc_t
 qbsync_stripe_event_parse(const unsigned char *body, size_t len,
@@ -106,11 +116,7 @@ qbsync_stripe_event_parse(const unsigned char *body, size_t len,
         return rc;
     }
 
-    rc = qbsync_stripe_event(&ctx, root, event);
-
-    yajl_tree_free(root);
-
-    return rc;
+    return qbsync_stripe_event(&ctx, root, event);
 }
 
 
@@ -141,25 +147,17 @@ qbsync_stripe_product_parse(const unsigned char *body, size_t len,
     }
 
     if (!YAJL_IS_OBJECT(root)) {
-        rc = qbsync_stripe_invalid(&ctx, "body", "expected an object");
-        goto done;
+        return qbsync_stripe_invalid(&ctx, "body", "expected an object");
     }
 
     /* a price or an error answered in place of the product */
     object = qbsync_yajl_member(root, "object");
 
     if (object != NULL && !qbsync_stripe_is(object, "product")) {
-        rc = qbsync_stripe_invalid(&ctx, "object", "expected \"product\"");
-        goto done;
+        return qbsync_stripe_invalid(&ctx, "object", "expected \"product\"");
     }
 
-    rc = qbsync_stripe_product(&ctx, root, 1, product);
-
-done:
-
-    yajl_tree_free(root);
-
-    return rc;
+    return qbsync_stripe_product(&ctx, root, 1, product);
 }
 
 
@@ -169,8 +167,9 @@ qbsync_stripe_tree(qbsync_stripe_ctx_t *ctx, const unsigned char *body,
 {
     const char  *problem;
 
-    switch (qbsync_yajl_parse(body, len, QBSYNC_STRIPE_DEPTH_MAX, tree,
-                              &problem))
+    switch (qbsync_yajl_parse_some(body, len, QBSYNC_STRIPE_DEPTH_MAX,
+                                   qbsync_stripe_keys, ctx->allocator, tree,
+                                   &problem))
     {
     case QBSYNC_YAJL_OK:
         return QBSYNC_STRIPE_OK;

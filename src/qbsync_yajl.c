@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <yajl/yajl_parse.h>
+
 #include "qbsync_yajl.h"
 
 
@@ -252,4 +254,419 @@ qbsync_yajl_scan(const unsigned char *json, size_t len, size_t depth_max)
     }
 
     return NULL;
+}
+
+
+/* An open object or array of qbsync_yajl_parse_some(). */
+typedef struct {
+    yajl_val   node;
+    size_t     size;    /* room in its arrays */
+} qbsync_yajl_frame_t;
+
+
+typedef struct {
+    qbsync_allocator_t    *allocator;
+    const char *const     *keep;
+    size_t                 depth_max;
+    size_t                 depth;          /* open containers, kept or not */
+    size_t                 skip;           /* open containers not kept */
+    unsigned               skip_value:1;   /* the next value is not kept */
+    const char            *key;            /* of the next value, if kept */
+    yajl_val               root;
+    size_t                 nframes;
+    qbsync_yajl_frame_t   *frames;
+    const char            *problem;
+} qbsync_yajl_some_t;
+
+
+static int qbsync_yajl_some_null(void *data);
+static int qbsync_yajl_some_boolean(void *data, int value);
+static int qbsync_yajl_some_number(void *data, const char *number,
+    size_t len);
+static int qbsync_yajl_some_string(void *data, const unsigned char *string,
+    size_t len);
+static int qbsync_yajl_some_start_map(void *data);
+static int qbsync_yajl_some_map_key(void *data, const unsigned char *key,
+    size_t len);
+static int qbsync_yajl_some_end(void *data);
+static int qbsync_yajl_some_start_array(void *data);
+static int qbsync_yajl_some_open(qbsync_yajl_some_t *some, yajl_type type);
+static yajl_val qbsync_yajl_some_value(qbsync_yajl_some_t *some,
+    yajl_type type);
+static int qbsync_yajl_some_add(qbsync_yajl_some_t *some, yajl_val value);
+static char *qbsync_yajl_some_copy(qbsync_yajl_some_t *some,
+    const void *data, size_t len);
+
+
+static yajl_callbacks  qbsync_yajl_some_callbacks = {
+    qbsync_yajl_some_null,
+    qbsync_yajl_some_boolean,
+    NULL,
+    NULL,
+    qbsync_yajl_some_number,
+    qbsync_yajl_some_string,
+    qbsync_yajl_some_start_map,
+    qbsync_yajl_some_map_key,
+    qbsync_yajl_some_end,
+    qbsync_yajl_some_start_array,
+    qbsync_yajl_some_end
+};
+
+
+/*
+ * A callback that returns 0 stops yajl: some->problem says why, or, left
+ * NULL, that memory ran out.  yajl's own buffers come from malloc(), the
+ * tree from the allocator.
+ */
+qbsync_yajl_rc_t
+qbsync_yajl_parse_some(const unsigned char *json, size_t len,
+    size_t depth_max, const char *const *keep, qbsync_allocator_t *allocator,
+    yajl_val *tree, const char **problem)
+{
+    yajl_handle          handle;
+    yajl_status          status;
+    qbsync_yajl_some_t   some;
+
+    *tree = NULL;
+    *problem = NULL;
+
+    if (len == 0) {
+        *problem = "empty";
+        return QBSYNC_YAJL_INVALID;
+    }
+
+    memset(&some, 0, sizeof(qbsync_yajl_some_t));
+    some.allocator = allocator;
+    some.keep = keep;
+    some.depth_max = depth_max;
+
+    some.frames = allocator->alloc(allocator->ctx,
+                                   (depth_max + 1)
+                                   * sizeof(qbsync_yajl_frame_t));
+    if (some.frames == NULL) {
+        *problem = "out of memory";
+        return QBSYNC_YAJL_NOMEM;
+    }
+
+    handle = yajl_alloc(&qbsync_yajl_some_callbacks, NULL, &some);
+    if (handle == NULL) {
+        *problem = "out of memory";
+        return QBSYNC_YAJL_NOMEM;
+    }
+
+    status = yajl_parse(handle, json, len);
+
+    if (status == yajl_status_ok) {
+        status = yajl_complete_parse(handle);
+    }
+
+    yajl_free(handle);
+
+    if (status == yajl_status_client_canceled && some.problem == NULL) {
+        *problem = "out of memory";
+        return QBSYNC_YAJL_NOMEM;
+    }
+
+    if (status != yajl_status_ok) {
+        *problem = some.problem ? some.problem : "invalid JSON";
+        return QBSYNC_YAJL_INVALID;
+    }
+
+    *tree = some.root;
+
+    return QBSYNC_YAJL_OK;
+}
+
+
+static int
+qbsync_yajl_some_null(void *data)
+{
+    qbsync_yajl_some_t  *some = data;
+
+    return qbsync_yajl_some_add(some,
+                                qbsync_yajl_some_value(some, yajl_t_null));
+}
+
+
+static int
+qbsync_yajl_some_boolean(void *data, int value)
+{
+    qbsync_yajl_some_t  *some = data;
+
+    return qbsync_yajl_some_add(some,
+                                qbsync_yajl_some_value(some,
+                                                       value ? yajl_t_true
+                                                             : yajl_t_false));
+}
+
+
+static int
+qbsync_yajl_some_number(void *data, const char *number, size_t len)
+{
+    yajl_val             value;
+    qbsync_yajl_some_t  *some = data;
+
+    if (some->skip || some->skip_value) {
+        return qbsync_yajl_some_add(some, NULL);
+    }
+
+    value = qbsync_yajl_some_value(some, yajl_t_number);
+    if (value == NULL) {
+        return 0;
+    }
+
+    value->u.number.r = qbsync_yajl_some_copy(some, number, len);
+    if (value->u.number.r == NULL) {
+        return 0;
+    }
+
+    return qbsync_yajl_some_add(some, value);
+}
+
+
+/* a "\u0000" would cut the C string short: refused wherever it is */
+static int
+qbsync_yajl_some_string(void *data, const unsigned char *string, size_t len)
+{
+    yajl_val             value;
+    qbsync_yajl_some_t  *some = data;
+
+    if (len && memchr(string, '\0', len) != NULL) {
+        some->problem = "\\u0000 in a string";
+        return 0;
+    }
+
+    if (some->skip || some->skip_value) {
+        return qbsync_yajl_some_add(some, NULL);
+    }
+
+    value = qbsync_yajl_some_value(some, yajl_t_string);
+    if (value == NULL) {
+        return 0;
+    }
+
+    value->u.string = qbsync_yajl_some_copy(some, string, len);
+    if (value->u.string == NULL) {
+        return 0;
+    }
+
+    return qbsync_yajl_some_add(some, value);
+}
+
+
+static int
+qbsync_yajl_some_start_map(void *data)
+{
+    return qbsync_yajl_some_open(data, yajl_t_object);
+}
+
+
+static int
+qbsync_yajl_some_start_array(void *data)
+{
+    return qbsync_yajl_some_open(data, yajl_t_array);
+}
+
+
+static int
+qbsync_yajl_some_map_key(void *data, const unsigned char *key, size_t len)
+{
+    const char *const   *k;
+    qbsync_yajl_some_t  *some = data;
+
+    if (some->skip) {
+        return 1;
+    }
+
+    if (len && memchr(key, '\0', len) != NULL) {
+        some->problem = "\\u0000 in a string";
+        return 0;
+    }
+
+    for (k = some->keep; *k; k++) {
+        if (strlen(*k) == len && memcmp(*k, key, len) == 0) {
+            some->key = *k;
+            return 1;
+        }
+    }
+
+    some->skip_value = 1;
+
+    return 1;
+}
+
+
+static int
+qbsync_yajl_some_open(qbsync_yajl_some_t *some, yajl_type type)
+{
+    yajl_val              value;
+    qbsync_yajl_frame_t  *frame;
+
+    if (++some->depth > some->depth_max) {
+        some->problem = "nested too deeply";
+        return 0;
+    }
+
+    if (some->skip || some->skip_value) {
+        some->skip_value = 0;
+        some->skip++;
+        return 1;
+    }
+
+    value = qbsync_yajl_some_value(some, type);
+    if (value == NULL || !qbsync_yajl_some_add(some, value)) {
+        return 0;
+    }
+
+    frame = &some->frames[some->nframes++];
+    frame->node = value;
+    frame->size = 0;
+
+    return 1;
+}
+
+
+static int
+qbsync_yajl_some_end(void *data)
+{
+    qbsync_yajl_some_t  *some = data;
+
+    some->depth--;
+
+    if (some->skip) {
+        some->skip--;
+        return 1;
+    }
+
+    some->nframes--;
+
+    return 1;
+}
+
+
+static yajl_val
+qbsync_yajl_some_value(qbsync_yajl_some_t *some, yajl_type type)
+{
+    yajl_val  value;
+
+    if (some->skip || some->skip_value) {
+        return NULL;
+    }
+
+    value = some->allocator->alloc(some->allocator->ctx,
+                                   sizeof(struct yajl_val_s));
+    if (value == NULL) {
+        return NULL;
+    }
+
+    memset(value, 0, sizeof(struct yajl_val_s));
+    value->type = type;
+
+    return value;
+}
+
+
+/*
+ * Puts a value into the open container, or makes it the root.  A value
+ * that is not kept (NULL, while skipping) only ends the skip of its key.
+ */
+static int
+qbsync_yajl_some_add(qbsync_yajl_some_t *some, yajl_val value)
+{
+    size_t                size;
+    yajl_val              node, *values;
+    const char          **keys;
+    qbsync_yajl_frame_t  *frame;
+
+    if (some->skip) {
+        return 1;
+    }
+
+    if (some->skip_value) {
+        some->skip_value = 0;
+        return 1;
+    }
+
+    if (value == NULL) {
+        return 0;
+    }
+
+    if (some->nframes == 0) {
+        some->root = value;
+        return 1;
+    }
+
+    frame = &some->frames[some->nframes - 1];
+    node = frame->node;
+
+    if (node->type == yajl_t_object) {
+
+        if (node->u.object.len == frame->size) {
+            size = frame->size ? 2 * frame->size : 8;
+
+            keys = some->allocator->alloc(some->allocator->ctx,
+                                          size * sizeof(const char *));
+            values = some->allocator->alloc(some->allocator->ctx,
+                                            size * sizeof(yajl_val));
+            if (keys == NULL || values == NULL) {
+                return 0;
+            }
+
+            if (frame->size) {
+                memcpy(keys, node->u.object.keys,
+                       frame->size * sizeof(const char *));
+                memcpy(values, node->u.object.values,
+                       frame->size * sizeof(yajl_val));
+            }
+
+            node->u.object.keys = keys;
+            node->u.object.values = values;
+            frame->size = size;
+        }
+
+        node->u.object.keys[node->u.object.len] = some->key;
+        node->u.object.values[node->u.object.len++] = value;
+
+        return 1;
+    }
+
+    if (node->u.array.len == frame->size) {
+        size = frame->size ? 2 * frame->size : 8;
+
+        values = some->allocator->alloc(some->allocator->ctx,
+                                        size * sizeof(yajl_val));
+        if (values == NULL) {
+            return 0;
+        }
+
+        if (frame->size) {
+            memcpy(values, node->u.array.values,
+                   frame->size * sizeof(yajl_val));
+        }
+
+        node->u.array.values = values;
+        frame->size = size;
+    }
+
+    node->u.array.values[node->u.array.len++] = value;
+
+    return 1;
+}
+
+
+static char *
+qbsync_yajl_some_copy(qbsync_yajl_some_t *some, const void *data,
+    size_t len)
+{
+    char  *copy;
+
+    copy = some->allocator->alloc(some->allocator->ctx, len + 1);
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    memcpy(copy, data, len);
+    copy[len] = '\0';
+
+    return copy;
 }

@@ -14,6 +14,8 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "qbsync_str.h"
+
 
 /* The yajl plumbing that the pure parsers and generators share. */
 
@@ -44,6 +46,18 @@ typedef struct {
  */
 qbsync_yajl_rc_t qbsync_yajl_parse(const unsigned char *json, size_t len,
     size_t depth_max, yajl_val *tree, const char **problem);
+
+/*
+ * The same checks and answers as qbsync_yajl_parse(), but the tree holds
+ * only the object members whose keys are in keep (NULL-terminated), with
+ * all they hold: a parser that reads a few fields of a large document
+ * does not pay for building the rest.  The tree is in the allocator's
+ * memory and is not freed with yajl_tree_free(); its strings are
+ * NUL-terminated and whole, its numbers have only u.number.r set.
+ */
+qbsync_yajl_rc_t qbsync_yajl_parse_some(const unsigned char *json,
+    size_t len, size_t depth_max, const char *const *keep,
+    qbsync_allocator_t *allocator, yajl_val *tree, const char **problem);
 
 /* the first member of that name, or NULL */
 yajl_val qbsync_yajl_member(yajl_val object, const char *key);
