@@ -19,6 +19,23 @@ sub ::event {
 
 our $Created = ::event('evt_1SyncCreated00000000001', 'product.created');
 
+# created, renamed a second later, deleted in between (delivered late),
+# then an update from before the deletion
+sub ::deletion_steps {
+    my $c = $Qbsync::Webhook::Created;
+    my $gone = { id => 'prod_QbsyncTshirt01', object => 'product',
+                 deleted => JSON::PP::true };
+
+    return ([reset => {}], [deliver => $::Created],
+        [deliver => Qbsync::Webhook::event(type => 'product.updated',
+            created => $c + 2, object => ::product(name => 'Renamed'))],
+        [deliver => Qbsync::Webhook::event(type => 'product.deleted',
+            created => $c + 1, object => $gone)],
+        [deliver => Qbsync::Webhook::event(type => 'product.updated',
+            created => $c + 1, object => ::product(name => 'Older'))],
+        ['state']);
+}
+
 add_block_preprocessor(sub {
     my $block = shift;
 
@@ -200,30 +217,8 @@ is a test-mode event, ignored by qbsync_livemode live
 
 
 === TEST 11: a deletion is final: applied however late, never undone by an older update
---- pipelined_requests eval
-my $C = $Qbsync::Webhook::Created;
-my $renamed = Qbsync::Webhook::event(type => 'product.updated',
-    created => $C + 2, object => ::product(name => 'Renamed'));
-my $deleted = Qbsync::Webhook::event(type => 'product.deleted', created => $C + 1,
-    object => { id => 'prod_QbsyncTshirt01', object => 'product',
-                deleted => JSON::PP::true });
-my $older = Qbsync::Webhook::event(type => 'product.updated',
-    created => $C + 1, object => ::product(name => 'Older'));
-Qbsync::Webhook::requests([reset => {}], [deliver => $::Created],
-    [deliver => $renamed], [deliver => $deleted], [deliver => $older],
-    ['state'])
---- more_headers eval
-my $C = $Qbsync::Webhook::Created;
-my $renamed = Qbsync::Webhook::event(type => 'product.updated',
-    created => $C + 2, object => ::product(name => 'Renamed'));
-my $deleted = Qbsync::Webhook::event(type => 'product.deleted', created => $C + 1,
-    object => { id => 'prod_QbsyncTshirt01', object => 'product',
-                deleted => JSON::PP::true });
-my $older = Qbsync::Webhook::event(type => 'product.updated',
-    created => $C + 1, object => ::product(name => 'Older'));
-Qbsync::Webhook::headers([reset => {}], [deliver => $::Created],
-    [deliver => $renamed], [deliver => $deleted], [deliver => $older],
-    ['state'])
+--- pipelined_requests eval: Qbsync::Webhook::requests(::deletion_steps())
+--- more_headers eval: Qbsync::Webhook::headers(::deletion_steps())
 --- response_body_like eval
 [ '"realm"', '"action":"created"', '"action":"updated"',
   '"action":"deactivated"', '"action":"stale"',

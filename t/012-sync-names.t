@@ -24,6 +24,20 @@ sub ::updated {
 
 our $Pizza = "\x{1f355}";
 
+# another product's item holds the name; the product comes, comes again
+# unchanged, then with a new description
+sub ::suffixed_steps {
+    return ([reset => {}],
+        [seed => [{ Name => 'T-shirt', Sku => 'prod_SomeoneElse',
+                    Type => 'Service', IncomeAccountRef => { value => '79' },
+                    ExpenseAccountRef => { value => '80' } }]],
+        [deliver => ::created()], [deliver => ::updated()],
+        [deliver => Qbsync::Webhook::event(type => 'product.updated',
+            created => $Qbsync::Webhook::Created + 2,
+            object => Qbsync::Webhook::product(description => 'Now organic'))],
+        ['state']);
+}
+
 add_block_preprocessor(sub {
     my $block = shift;
 
@@ -172,26 +186,8 @@ Qbsync::Webhook::headers([reset => {}],
 
 
 === TEST 9: a suffixed item stays suffixed: nothing to write, then one write
---- pipelined_requests eval
-Qbsync::Webhook::requests([reset => {}],
-    [seed => [{ Name => 'T-shirt', Sku => 'prod_SomeoneElse', Type => 'Service',
-                IncomeAccountRef => { value => '79' },
-                ExpenseAccountRef => { value => '80' } }]],
-    [deliver => ::created()], [deliver => ::updated()],
-    [deliver => Qbsync::Webhook::event(type => 'product.updated',
-        created => $Qbsync::Webhook::Created + 2,
-        object => Qbsync::Webhook::product(description => 'Now organic'))],
-    ['state'])
---- more_headers eval
-Qbsync::Webhook::headers([reset => {}],
-    [seed => [{ Name => 'T-shirt', Sku => 'prod_SomeoneElse', Type => 'Service',
-                IncomeAccountRef => { value => '79' },
-                ExpenseAccountRef => { value => '80' } }]],
-    [deliver => ::created()], [deliver => ::updated()],
-    [deliver => Qbsync::Webhook::event(type => 'product.updated',
-        created => $Qbsync::Webhook::Created + 2,
-        object => Qbsync::Webhook::product(description => 'Now organic'))],
-    ['state'])
+--- pipelined_requests eval: Qbsync::Webhook::requests(::suffixed_steps())
+--- more_headers eval: Qbsync::Webhook::headers(::suffixed_steps())
 --- response_body_like eval
 ['"realm"', '"items"', '"action":"created","qb_item_id":"2"',
  '"action":"unchanged","qb_item_id":"2"',
