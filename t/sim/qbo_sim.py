@@ -49,6 +49,14 @@ class SimServer(ThreadingHTTPServer):
         self.state = state
         self.verbose = verbose
 
+    def handle_error(self, request, client_address):
+        """A client that goes away mid-request (a reset, a timeout, a test
+        that stops the simulator) is no bug of the simulator's: only real
+        exceptions are printed."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
 
 class SimHandler(BaseHTTPRequestHandler):
 

