@@ -37,7 +37,8 @@ static const char  *keys[] = {
 };
 
 static const char  *problems[] = {
-    "empty", "invalid JSON", "expected an object", "expected a string",
+    "empty", "invalid JSON", "nested too deeply", "\\u0000 in a string",
+    "expected an object", "expected a string",
     "expected a non-empty string", "expected visible ASCII characters",
     "expected an integer", "expected a positive integer",
     "expected \"bearer\""
