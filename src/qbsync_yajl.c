@@ -483,8 +483,11 @@ qbsync_yajl_some_map_key(void *data, const unsigned char *key, size_t len)
         return 0;
     }
 
-    for (k = some->keep; *k; k++) {
-        if (strlen(*k) == len && memcmp(*k, key, len) == 0) {
+    /* the first byte rules out most of the list without a strlen() */
+    for (k = some->keep; len && *k; k++) {
+        if ((*k)[0] == (char) key[0] && strncmp(*k, (char *) key, len) == 0
+            && (*k)[len] == '\0')
+        {
             some->key = *k;
             return 1;
         }
