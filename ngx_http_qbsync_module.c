@@ -45,6 +45,10 @@ static char *ngx_http_qbsync_item(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_qbsync_stripe(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_qbsync_retry(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qbsync_retry_time(ngx_conf_t *cf, ngx_str_t *arg,
+    ngx_str_t *value, uint64_t *ms);
 static char *ngx_http_qbsync_bearer(ngx_conf_t *cf, u_char *secret,
     size_t len, void *data);
 static char *ngx_http_qbsync_prefix(ngx_conf_t *cf, ngx_str_t *value,
@@ -62,6 +66,12 @@ typedef struct {
 
 static ngx_conf_post_t  ngx_http_qbsync_positive_post = {
     ngx_http_qbsync_positive
+};
+
+
+/* without qbsync_retry */
+static qbsync_retry_policy_t  ngx_http_qbsync_default_retry = {
+    QBSYNC_RETRY_EXPONENTIAL, 3, 250, 2000, 5000
 };
 
 
@@ -159,6 +169,13 @@ static ngx_command_t  ngx_http_qbsync_commands[] = {
     { ngx_string("qbsync_stripe"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
       ngx_http_qbsync_stripe,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qbsync_retry"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_qbsync_retry,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -276,6 +293,7 @@ ngx_http_qbsync_create_loc_conf(ngx_conf_t *cf)
      *     conf->oauth = NULL;
      *     conf->item = NULL;
      *     conf->stripe = NULL;
+     *     conf->retry = NULL;
      */
 
     conf->mode = NGX_CONF_UNSET;
@@ -329,6 +347,11 @@ ngx_http_qbsync_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->stripe == NULL) {
         conf->stripe = prev->stripe;
+    }
+
+    if (conf->retry == NULL) {
+        conf->retry = (prev->retry != NULL) ? prev->retry
+                                            : &ngx_http_qbsync_default_retry;
     }
 
     ngx_conf_merge_uint_value(conf->livemode, prev->livemode,
@@ -1056,6 +1079,167 @@ ngx_http_qbsync_prefix(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *prefix)
                            "internal location such as /_qbsync/qbo", value);
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * qbsync_retry [strategy=exponential|linear|fibonacci|jitter]
+ *     [jitter=full|decorrelated] [attempts=N] [base=T] [max=T] [budget=T]
+ */
+
+static char *
+ngx_http_qbsync_retry(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qbsync_loc_conf_t *qlcf = conf;
+
+    uint64_t               *ms;
+    ngx_str_t              *value, v, jitter;
+    ngx_int_t               n;
+    ngx_uint_t              i;
+    qbsync_retry_policy_t  *retry;
+
+    if (qlcf->retry != NULL) {
+        return "is duplicate";
+    }
+
+    retry = ngx_palloc(cf->pool, sizeof(qbsync_retry_policy_t));
+    if (retry == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *retry = ngx_http_qbsync_default_retry;
+    ngx_str_null(&jitter);
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_http_qbsync_param(&value[i], "strategy", &v)) {
+
+            if (v.len == 11 && ngx_strncmp(v.data, "exponential", 11) == 0) {
+                retry->strategy = QBSYNC_RETRY_EXPONENTIAL;
+
+            } else if (v.len == 6 && ngx_strncmp(v.data, "linear", 6) == 0) {
+                retry->strategy = QBSYNC_RETRY_LINEAR;
+
+            } else if (v.len == 9 && ngx_strncmp(v.data, "fibonacci", 9) == 0)
+            {
+                retry->strategy = QBSYNC_RETRY_FIBONACCI;
+
+            } else if (v.len == 6 && ngx_strncmp(v.data, "jitter", 6) == 0) {
+                retry->strategy = QBSYNC_RETRY_JITTER;
+
+            } else {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid strategy \"%V\", expected "
+                                   "\"exponential\", \"linear\", "
+                                   "\"fibonacci\" or \"jitter\"", &v);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_qbsync_param(&value[i], "jitter", &v)) {
+
+            if (!(v.len == 4 && ngx_strncmp(v.data, "full", 4) == 0)
+                && !(v.len == 12
+                     && ngx_strncmp(v.data, "decorrelated", 12) == 0))
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid jitter \"%V\", expected "
+                                   "\"full\" or \"decorrelated\"", &v);
+                return NGX_CONF_ERROR;
+            }
+
+            jitter = v;
+            continue;
+        }
+
+        if (ngx_http_qbsync_param(&value[i], "attempts", &v)) {
+            n = ngx_atoi(v.data, v.len);
+
+            if (n < 1 || n > NGX_HTTP_QBSYNC_ATTEMPTS_MAX) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid attempts \"%V\", expected 1 to "
+                                   "%d (the first try included)", &v,
+                                   NGX_HTTP_QBSYNC_ATTEMPTS_MAX);
+                return NGX_CONF_ERROR;
+            }
+
+            retry->attempts = (uint32_t) n;
+            continue;
+        }
+
+        ms = ngx_http_qbsync_param(&value[i], "base", &v) ? &retry->base
+             : ngx_http_qbsync_param(&value[i], "max", &v) ? &retry->max
+             : ngx_http_qbsync_param(&value[i], "budget", &v) ? &retry->budget
+             : NULL;
+
+        if (ms != NULL) {
+            if (ngx_http_qbsync_retry_time(cf, &value[i], &v, ms)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (jitter.len) {
+
+        if (retry->strategy != QBSYNC_RETRY_JITTER) {
+            return "takes \"jitter=\" only with \"strategy=jitter\"";
+        }
+
+        if (jitter.len == 12) {
+            retry->strategy = QBSYNC_RETRY_DECORRELATED;
+        }
+    }
+
+    if (retry->max < retry->base) {
+        return "needs \"max=\" at least \"base=\"";
+    }
+
+    /*
+     * Stripe does not publish how long it waits for an answer; reports
+     * range from 20 s down.  A longer budget would have Stripe give up
+     * and redeliver while the first delivery still runs.
+     */
+    if (retry->budget > NGX_HTTP_QBSYNC_BUDGET_MAX) {
+        return "takes a \"budget=\" of at most 20s: Stripe stops waiting "
+               "for an answer before that";
+    }
+
+    qlcf->retry = retry;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_qbsync_retry_time(ngx_conf_t *cf, ngx_str_t *arg, ngx_str_t *value,
+    uint64_t *ms)
+{
+    ngx_msec_t  t;
+
+    t = ngx_parse_time(value, 0);
+
+    if (t == (ngx_msec_t) NGX_ERROR || t == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid time \"%V\", expected one greater than "
+                           "zero, such as 250ms or 2s", arg);
+        return NGX_CONF_ERROR;
+    }
+
+    *ms = t;
 
     return NGX_CONF_OK;
 }

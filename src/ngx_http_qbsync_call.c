@@ -31,6 +31,7 @@ ngx_http_qbsync_call_start(ngx_http_request_t *r, ngx_http_qbsync_call_t *call)
 
     call->status = 0;
     call->done = 0;
+    call->answered = 0;
     call->retry_after = 0;
     ngx_str_null(&call->response);
     ngx_str_null(&call->intuit_tid);
@@ -220,6 +221,17 @@ ngx_http_qbsync_call_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
     call->status = sr->headers_out.status;
 
+    if (call->status == 0) {
+        /* the proxy gave up: 502 for a reset or refusal, 504 for a timeout */
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            call->status = rc;
+        }
+
+        return rc;
+    }
+
+    call->answered = 1;
+
     if (sr->out && sr->out->buf) {
         b = sr->out->buf;
         call->response.data = b->pos;
@@ -276,4 +288,25 @@ ngx_http_qbsync_find_header(ngx_list_t *headers, ngx_str_t *name)
             return &h[i];
         }
     }
+}
+
+
+/*
+ * The handler of a request's own timer (a wait between tries, for another
+ * worker's token refresh, for the rate limiter): the request goes on where
+ * it stopped, as when a call ends.
+ */
+
+void
+ngx_http_qbsync_call_wake(ngx_event_t *ev)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ev->data;
+    c = r->connection;
+
+    r->write_event_handler(r);
+
+    ngx_http_run_posted_requests(c);
 }

@@ -27,12 +27,14 @@ typedef struct {
     ngx_str_t                    content_type;    /* empty without a body */
     ngx_str_t                    body;
 
-    ngx_uint_t                   status;          /* 0: no answer at all */
+    /* 0: no answer at all; nginx's 502 or 504 when its proxy gave up */
+    ngx_uint_t                   status;
     ngx_str_t                    response;
     ngx_str_t                    intuit_tid;
     time_t                       retry_after;     /* 0 when not given */
 
     unsigned                     done:1;
+    unsigned                     answered:1;      /* status is the peer's */
 } ngx_http_qbsync_call_t;
 
 
@@ -40,6 +42,7 @@ ngx_int_t ngx_http_qbsync_call_start(ngx_http_request_t *r,
     ngx_http_qbsync_call_t *call);
 ngx_table_elt_t *ngx_http_qbsync_find_header(ngx_list_t *headers,
     ngx_str_t *name);
+void ngx_http_qbsync_call_wake(ngx_event_t *ev);
 
 
 #endif /* _NGX_HTTP_QBSYNC_CALL_H_INCLUDED_ */

@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "qbsync_retry.h"
 #include "qbsync_signature.h"
 
 
@@ -25,6 +26,9 @@
 #define NGX_HTTP_QBSYNC_LIVEMODE_ANY   0
 #define NGX_HTTP_QBSYNC_LIVEMODE_LIVE  1
 #define NGX_HTTP_QBSYNC_LIVEMODE_TEST  2
+
+#define NGX_HTTP_QBSYNC_ATTEMPTS_MAX   10
+#define NGX_HTTP_QBSYNC_BUDGET_MAX     20000
 
 
 /* one QuickBooks company, reached through an internal location */
@@ -108,6 +112,7 @@ typedef struct {
     ngx_http_qbsync_oauth_t       *oauth;
     ngx_http_qbsync_item_conf_t   *item;
     ngx_http_qbsync_stripe_t      *stripe;
+    qbsync_retry_policy_t         *retry;
     ngx_uint_t                     livemode;
 } ngx_http_qbsync_loc_conf_t;
 

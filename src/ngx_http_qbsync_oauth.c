@@ -82,7 +82,6 @@ static void ngx_http_qbsync_oauth_warn(ngx_http_request_t *r,
     ngx_http_qbsync_oauth_ctx_t *octx, ngx_http_qbsync_tokens_rec_t *rec);
 static void ngx_http_qbsync_oauth_unlock(ngx_http_request_t *r,
     ngx_http_qbsync_oauth_ctx_t *octx);
-static void ngx_http_qbsync_oauth_wake(ngx_event_t *ev);
 static void *ngx_http_qbsync_oauth_alloc(void *pool, size_t size);
 
 
@@ -251,7 +250,7 @@ ngx_http_qbsync_oauth_init(ngx_http_request_t *r,
     octx->lock.ns = oauth->ns;
     octx->lock.id = ngx_http_qbsync_refresh_key;
 
-    octx->wait.handler = ngx_http_qbsync_oauth_wake;
+    octx->wait.handler = ngx_http_qbsync_call_wake;
     octx->wait.data = r;
     octx->wait.log = r->connection->log;
 }
@@ -960,21 +959,6 @@ ngx_http_qbsync_oauth_unlock(ngx_http_request_t *r,
         ngx_http_qbsync_key_release(octx->shm_zone, &octx->lock,
                                     r->connection->log);
     }
-}
-
-
-static void
-ngx_http_qbsync_oauth_wake(ngx_event_t *ev)
-{
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    r = ev->data;
-    c = r->connection;
-
-    r->write_event_handler(r);
-
-    ngx_http_run_posted_requests(c);
 }
 
 

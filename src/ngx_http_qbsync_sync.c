@@ -108,6 +108,14 @@ struct ngx_http_qbsync_sync_s {
     ngx_str_t                    found_name;
 
     ngx_http_qbsync_call_t       call;
+
+    /* qbsync_retry: the tries of the current call, and the wait between */
+    ngx_event_t                  retry_wait;
+    ngx_msec_t                   started;
+    uint32_t                     tries;
+    uint64_t                     previous_delay;
+    qbsync_retry_random_t        random;
+
     ngx_http_qbsync_oauth_ctx_t  oauth;
     qbsync_qbo_reply_t           reply;
 
@@ -165,6 +173,9 @@ static ngx_int_t ngx_http_qbsync_sync_fail(ngx_http_qbsync_sync_t *sync,
 static ngx_int_t ngx_http_qbsync_sync_unavailable(
     ngx_http_qbsync_sync_t *sync, const char *what);
 static ngx_int_t ngx_http_qbsync_sync_rejected(ngx_http_qbsync_sync_t *sync);
+static ngx_int_t ngx_http_qbsync_sync_retry(ngx_http_qbsync_sync_t *sync,
+    ngx_uint_t quickbooks);
+static const char *ngx_http_qbsync_sync_heard(ngx_http_qbsync_call_t *call);
 static void ngx_http_qbsync_sync_cleanup(void *data);
 static ngx_str_t ngx_http_qbsync_str(qbsync_str_t *s);
 static ngx_str_t *ngx_http_qbsync_sync_copy(ngx_http_qbsync_sync_t *sync,
@@ -203,6 +214,15 @@ ngx_http_qbsync_sync_start(ngx_http_request_t *r, ngx_http_qbsync_ctx_t *ctx,
     sync->conf = qlcf;
     sync->allocator.alloc = ngx_http_qbsync_sync_alloc;
     sync->allocator.ctx = r->pool;
+
+    sync->started = ngx_current_msec;
+    sync->retry_wait.handler = ngx_http_qbsync_call_wake;
+    sync->retry_wait.data = r;
+    sync->retry_wait.log = r->connection->log;
+    qbsync_retry_seed(&sync->random,
+                      ((uint64_t) ngx_random() << 32)
+                      ^ (uint64_t) ngx_random() ^ ((uint64_t) ngx_pid << 16)
+                      ^ sync->started);
 
     ngx_http_qbsync_oauth_init(r, &sync->oauth, qlcf->oauth, qlcf->shm_zone);
 
@@ -263,6 +283,10 @@ ngx_http_qbsync_sync_run(ngx_http_qbsync_sync_t *sync)
     ngx_int_t  rc;
 
     for ( ;; ) {
+
+        if (sync->retry_wait.timer_set) {
+            return NGX_AGAIN;
+        }
 
         switch (sync->step) {
 
@@ -576,6 +600,7 @@ ngx_http_qbsync_sync_fetch(ngx_http_qbsync_sync_t *sync)
             return NGX_ERROR;
         }
 
+        sync->tries++;
         sync->calling = 1;
         return NGX_AGAIN;
     }
@@ -585,6 +610,10 @@ ngx_http_qbsync_sync_fetch(ngx_http_qbsync_sync_t *sync)
     }
 
     sync->calling = 0;
+
+    if (ngx_http_qbsync_sync_retry(sync, 0) == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
 
     sync->has_mapping =
         (ngx_http_qbsync_record_get(sync->conf->shm_zone,
@@ -605,7 +634,8 @@ ngx_http_qbsync_sync_fetch(ngx_http_qbsync_sync_t *sync)
 
     if (sync->call.status != NGX_HTTP_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "qbsync: Stripe answered %ui for product \"%V\"",
+                      "qbsync: Stripe %s %ui for product \"%V\"",
+                      ngx_http_qbsync_sync_heard(&sync->call),
                       sync->call.status, &sync->product_id);
 
         return ngx_http_qbsync_sync_fail(sync, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -941,6 +971,7 @@ ngx_http_qbsync_sync_qbo(ngx_http_qbsync_sync_t *sync)
             return NGX_ERROR;
         }
 
+        sync->tries++;
         sync->calling = 1;
         return NGX_AGAIN;
     }
@@ -951,6 +982,10 @@ ngx_http_qbsync_sync_qbo(ngx_http_qbsync_sync_t *sync)
 
     sync->calling = 0;
 
+    if (ngx_http_qbsync_sync_retry(sync, 1) == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
     if (sync->call.status == NGX_HTTP_UNAUTHORIZED && !sync->retried_auth) {
         sync->retried_auth = 1;
         ngx_http_qbsync_oauth_rejected(r, &sync->oauth);
@@ -960,7 +995,8 @@ ngx_http_qbsync_sync_qbo(ngx_http_qbsync_sync_t *sync)
     if (sync->call.status != NGX_HTTP_OK
         && sync->call.status != NGX_HTTP_BAD_REQUEST)
     {
-        return ngx_http_qbsync_sync_unavailable(sync, "answered");
+        return ngx_http_qbsync_sync_unavailable(sync,
+                                      ngx_http_qbsync_sync_heard(&sync->call));
     }
 
     switch (qbsync_qbo_reply_parse(sync->call.response.data,
@@ -1529,6 +1565,85 @@ ngx_http_qbsync_sync_unavailable(ngx_http_qbsync_sync_t *sync,
 }
 
 
+/*
+ * A call that failed for a reason that may pass (a 5xx, a 429, a timeout,
+ * a reset: nginx's proxy answers those 502 or 504) goes again after the
+ * wait qbsync_retry gives, while its attempts and the delivery's budget
+ * last: NGX_AGAIN, the request sleeps on a timer.  Anything else, and a
+ * call out of tries, is the caller's to answer: NGX_DECLINED.  A retried
+ * write is the same request, so it carries the same requestid.
+ */
+
+static ngx_int_t
+ngx_http_qbsync_sync_retry(ngx_http_qbsync_sync_t *sync, ngx_uint_t quickbooks)
+{
+    uint64_t                delay, throttled;
+    ngx_uint_t              status;
+    ngx_msec_t              elapsed;
+    qbsync_retry_policy_t  *policy;
+
+    status = sync->call.status;
+    policy = sync->conf->retry;
+
+    if (status != 0 && status != NGX_HTTP_TOO_MANY_REQUESTS
+        && status < NGX_HTTP_INTERNAL_SERVER_ERROR)
+    {
+        sync->tries = 0;
+        sync->previous_delay = 0;
+        return NGX_DECLINED;
+    }
+
+    delay = qbsync_retry_delay(policy, sync->tries, sync->previous_delay,
+                               &sync->random);
+
+    if (status == NGX_HTTP_TOO_MANY_REQUESTS) {
+        /* QuickBooks wants a minute of quiet, or what it says */
+        throttled = (uint64_t) (sync->call.retry_after
+                                ? sync->call.retry_after
+                                : NGX_HTTP_QBSYNC_THROTTLED_RETRY) * 1000;
+        delay = ngx_max(delay, throttled);
+    }
+
+    elapsed = ngx_current_msec - sync->started;
+
+    if (!qbsync_retry_allowed(policy, sync->tries, elapsed, delay)) {
+        return NGX_DECLINED;
+    }
+
+    if (quickbooks) {
+        ngx_log_error(NGX_LOG_ERR, sync->request->connection->log, 0,
+                      "qbsync: QuickBooks %s %ui for event \"%V\", "
+                      "intuit_tid \"%V\"; try %uD of %uD in %uL ms",
+                      ngx_http_qbsync_sync_heard(&sync->call), status,
+                      &sync->ctx->key.id, &sync->call.intuit_tid,
+                      sync->tries + 1, policy->attempts, delay);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, sync->request->connection->log, 0,
+                      "qbsync: Stripe %s %ui for product \"%V\"; "
+                      "try %uD of %uD in %uL ms",
+                      ngx_http_qbsync_sync_heard(&sync->call), status,
+                      &sync->product_id, sync->tries + 1, policy->attempts,
+                      delay);
+    }
+
+    sync->previous_delay = delay;
+
+    ngx_add_timer(&sync->retry_wait, (ngx_msec_t) delay);
+
+    return NGX_AGAIN;
+}
+
+
+/* for the log: whether the status came from the peer or from nginx */
+
+static const char *
+ngx_http_qbsync_sync_heard(ngx_http_qbsync_call_t *call)
+{
+    return call->answered ? "answered" : "could not be reached:";
+}
+
+
 /* A fault no retry can fix: QuickBooks' own words, for the operator. */
 
 static ngx_int_t
@@ -1666,6 +1781,10 @@ ngx_http_qbsync_sync_cleanup(void *data)
     ngx_http_qbsync_sync_t *sync = data;
 
     ngx_http_qbsync_oauth_finish(sync->request, &sync->oauth);
+
+    if (sync->retry_wait.timer_set) {
+        ngx_del_timer(&sync->retry_wait);
+    }
 
     if (sync->holds_lock) {
         sync->holds_lock = 0;

@@ -289,7 +289,52 @@ sk_live_two
 
 
 
-=== TEST 23: a complete webhook location starts
+=== TEST 23: an unknown qbsync_retry strategy
+--- config
+    qbsync_retry strategy=random;
+--- must_die
+
+
+
+=== TEST 24: jitter= without strategy=jitter
+--- config
+    qbsync_retry strategy=linear jitter=decorrelated;
+--- must_die
+
+
+
+=== TEST 25: a retry budget longer than Stripe waits
+--- config
+    qbsync_retry budget=30s;
+--- must_die
+
+
+
+=== TEST 26: a retry max below its base
+--- config
+    qbsync_retry base=2s max=1s;
+--- must_die
+
+
+
+=== TEST 27: no attempt at all
+--- config
+    qbsync_retry attempts=0;
+--- must_die
+
+
+
+=== TEST 28: qbsync_retry twice in one location
+--- config
+    location = /t {
+        qbsync_retry attempts=2;
+        qbsync_retry attempts=3;
+    }
+--- must_die
+
+
+
+=== TEST 29: a complete webhook location starts
 --- http_config
     qbsync_zone qbsync:1m;
 --- config
@@ -305,6 +350,8 @@ sk_live_two
         qbsync_stripe /_qbsync/stripe
                       key_file=$TEST_NGINX_SERVER_ROOT/html/stripe.key;
         qbsync_livemode live;
+        qbsync_retry strategy=jitter jitter=decorrelated attempts=4
+                     base=200ms max=2s budget=5s;
     }
     location = /t { return 200 "ok\n"; }
 --- user_files

@@ -44,15 +44,38 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: QuickBooks 500 is a 503 for Stripe, and the redelivery syncs
+=== TEST 1: QuickBooks 500 is retried within the delivery: one write
 --- pipelined_requests eval
 Qbsync::Webhook::requests([reset => {}],
     [faults => [{ method => 'POST', path => '/v3/company/', count => 1,
                   status => 500 }]],
-    [deliver => $::Created], [deliver => $::Created], ['state'])
+    [deliver => $::Created], ['state'])
 --- more_headers eval
 Qbsync::Webhook::headers([reset => {}],
     [faults => [{ method => 'POST', path => '/v3/company/', count => 1,
+                  status => 500 }]],
+    [deliver => $::Created], ['state'])
+--- error_code eval
+[200, 200, 200, 200]
+--- response_body_like eval
+['"realm"', '"rules"', '"action":"created"',
+ '^\{"items":\[\{"Id":"1"[^]]*\}\],(?=.*"create":1,)(?=.*"faults_injected":1\b)']
+--- error_log eval
+qr/QuickBooks answered 500 for event "evt_\w+", intuit_tid "1-\w+-\w+"; try 2 of 3 in 250 ms/
+
+
+
+=== TEST 2: QuickBooks 500 on every try is a 503 for Stripe, and the redelivery syncs
+attempts=3 by default: the first try and two retries, 250 and 500 ms
+apart; then the event is handed back with its key released.
+--- pipelined_requests eval
+Qbsync::Webhook::requests([reset => {}],
+    [faults => [{ method => 'POST', path => '/v3/company/', count => 3,
+                  status => 500 }]],
+    [deliver => $::Created], [deliver => $::Created], ['state'])
+--- more_headers eval
+Qbsync::Webhook::headers([reset => {}],
+    [faults => [{ method => 'POST', path => '/v3/company/', count => 3,
                   status => 500 }]],
     [deliver => $::Created], [deliver => $::Created], ['state'])
 --- error_code eval
@@ -62,29 +85,41 @@ Qbsync::Webhook::headers([reset => {}],
 --- response_body_like eval
 ['"realm"', '"rules"',
  '^\{"error":"quickbooks_unavailable","message":"QuickBooks could not take the change now; retry later"\}$',
- '"action":"created"', '"create":1,']
+ '"action":"created"', '(?=.*"create":1,)(?=.*"faults_injected":3\b)']
 --- error_log eval
-qr/QuickBooks answered 500 for event "evt_\w+", intuit_tid "1-\w+-\w+"/
+[qr/QuickBooks answered 500 for event "evt_\w+", intuit_tid "1-\w+-\w+"; try 2 of 3 in 250 ms/,
+ qr/QuickBooks answered 500 for event "evt_\w+", intuit_tid "1-\w+-\w+"; try 3 of 3 in 500 ms/,
+ qr/QuickBooks answered 500 for event "evt_\w+", intuit_tid "1-\w+-\w+"(?!;)/]
+--- no_error_log
+try 4 of 3
 
 
 
-=== TEST 2: a throttled QuickBooks asks Stripe to wait a minute
+=== TEST 3: a throttled QuickBooks asks Stripe to wait a minute
+A 429 wants a minute of quiet, far past the budget of one delivery: no
+retry, the event goes back to Stripe at once.
 --- pipelined_requests eval
 Qbsync::Webhook::requests([reset => {}],
     [faults => [{ path => '/v3/company/', count => 1, status => 429 }]],
-    [deliver => $::Created])
+    [deliver => $::Created], ['state'])
 --- more_headers eval
 Qbsync::Webhook::headers([reset => {}],
     [faults => [{ path => '/v3/company/', count => 1, status => 429 }]],
-    [deliver => $::Created])
+    [deliver => $::Created], ['state'])
 --- error_code eval
-[200, 200, 503]
+[200, 200, 503, 200]
 --- response_headers eval
-['', '', 'Retry-After: 60']
+['', '', 'Retry-After: 60', '']
+--- response_body_like eval
+['"realm"', '"rules"', '"quickbooks_unavailable"', '(?=.*"faults_injected":1\b)(?=.*"query":0,)']
+--- no_error_log
+try 2 of
 
 
 
-=== TEST 3: a QuickBooks that does not answer in time is a 503
+=== TEST 4: a QuickBooks that does not answer in time is tried again
+The stall outlasts proxy_read_timeout (2s): nginx's proxy answers 504
+and the call goes again.
 --- pipelined_requests eval
 Qbsync::Webhook::requests([reset => {}],
     [faults => [{ path => '/v3/company/', count => 1, kind => 'timeout',
@@ -96,28 +131,34 @@ Qbsync::Webhook::headers([reset => {}],
                   delay_ms => 5000 }]],
     [deliver => $::Created], [deliver => $::Created])
 --- error_code eval
-[200, 200, 503, 200]
+[200, 200, 200, 200]
+--- response_body_like eval
+['"realm"', '"rules"', '"action":"created"', '"duplicate":true']
 --- timeout: 8
---- error_log
-upstream timed out
+--- error_log eval
+[qr/upstream timed out/, qr/QuickBooks could not be reached: 504 for event "evt_\w+", intuit_tid ""; try 2 of 3 in 250 ms/]
 
 
 
-=== TEST 4: a connection reset is a 503 too
+=== TEST 5: a connection reset is tried again too
 --- pipelined_requests eval
 Qbsync::Webhook::requests([reset => {}],
     [faults => [{ path => '/v3/company/', count => 1, kind => 'reset' }]],
-    [deliver => $::Created], [deliver => $::Created])
+    [deliver => $::Created], ['state'])
 --- more_headers eval
 Qbsync::Webhook::headers([reset => {}],
     [faults => [{ path => '/v3/company/', count => 1, kind => 'reset' }]],
-    [deliver => $::Created], [deliver => $::Created])
+    [deliver => $::Created], ['state'])
 --- error_code eval
-[200, 200, 503, 200]
+[200, 200, 200, 200]
+--- response_body_like eval
+['"realm"', '"rules"', '"action":"created"', '"create":1,']
+--- error_log eval
+qr/QuickBooks could not be reached: 502 for event "evt_\w+", intuit_tid ""; try 2 of 3 in 250 ms/
 
 
 
-=== TEST 5: a stale SyncToken is read again and the update retried once
+=== TEST 6: a stale SyncToken is read again and the update retried once
 Someone edits the item in QuickBooks (its SyncToken moves on), then a
 rename arrives with the cached SyncToken.
 --- user_files eval
@@ -137,7 +178,7 @@ Qbsync::Webhook::headers([reset => {}], [deliver => $::Created], [qbo => {}],
 
 
 
-=== TEST 6: a validation fault is a 422 with QuickBooks' words
+=== TEST 7: a validation fault is a 422 with QuickBooks' words
 The income account does not exist in the company.
 --- config eval
 Qbsync::Webhook::config(item => 'type=Service income_account=79 '
@@ -164,18 +205,40 @@ QuickBooks rejected the item of "prod_QbsyncTshirt01"
 
 
 
-=== TEST 7: a create whose answer was lost is not made twice
+=== TEST 8: a create whose answer was lost is not made twice
 QuickBooks creates the item but the connection breaks before the answer;
-the redelivery finds the item by its Sku and writes it, no second item.
+the retry carries the same requestid and QuickBooks answers it with the
+item it made, no second item.
 --- pipelined_requests eval
 Qbsync::Webhook::requests([reset => {}],
     [faults => [{ method => 'POST', path => '/v3/company/9341453201/item',
                   count => 1, kind => 'reset', process => JSON::PP::true }]],
-    [deliver => $::Created], [deliver => $::Created], ['state'])
+    [deliver => $::Created], ['state'])
 --- more_headers eval
 Qbsync::Webhook::headers([reset => {}],
     [faults => [{ method => 'POST', path => '/v3/company/9341453201/item',
                   count => 1, kind => 'reset', process => JSON::PP::true }]],
+    [deliver => $::Created], ['state'])
+--- error_code eval
+[200, 200, 200, 200]
+--- response_body_like eval
+['"realm"', '"rules"', '"action":"created","qb_item_id":"1"',
+ '^\{"items":\[\{"Id":"1"[^]]*\}\],(?=.*"create":1,)(?=.*"replayed":1,)']
+
+
+
+=== TEST 9: a create whose answer was lost on every try: the redelivery finds the item
+The item was made, but no answer came back within the delivery; Stripe's
+redelivery finds it by its Sku and writes it, no second item.
+--- pipelined_requests eval
+Qbsync::Webhook::requests([reset => {}],
+    [faults => [{ method => 'POST', path => '/v3/company/9341453201/item',
+                  count => 3, kind => 'reset', process => JSON::PP::true }]],
+    [deliver => $::Created], [deliver => $::Created], ['state'])
+--- more_headers eval
+Qbsync::Webhook::headers([reset => {}],
+    [faults => [{ method => 'POST', path => '/v3/company/9341453201/item',
+                  count => 3, kind => 'reset', process => JSON::PP::true }]],
     [deliver => $::Created], [deliver => $::Created], ['state'])
 --- error_code eval
 [200, 200, 503, 200, 200]
@@ -186,7 +249,7 @@ Qbsync::Webhook::headers([reset => {}],
 
 
 
-=== TEST 8: two events of one product at once: the second waits its turn
+=== TEST 10: two events of one product at once: the second waits its turn
 The first event goes in through /first (a mirror of /both, proxied to the
 webhook with the first event's body and signature) and meets a slow
 QuickBooks; the second arrives half a second later and gets 409.
