@@ -23,6 +23,8 @@ static char *ngx_http_qbsync_resolve_zone(ngx_conf_t *cf,
     ngx_http_qbsync_loc_conf_t *conf);
 static char *ngx_http_qbsync_bind(ngx_conf_t *cf, ngx_array_t *bindings,
     ngx_str_t *name, ngx_shm_zone_t *shm_zone, const char *what);
+static char *ngx_http_qbsync_bind_limits(ngx_conf_t *cf,
+    ngx_http_qbsync_loc_conf_t *conf);
 static uint32_t ngx_http_qbsync_endpoint(ngx_conf_t *cf);
 static char *ngx_http_qbsync_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -47,6 +49,9 @@ static char *ngx_http_qbsync_stripe(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_qbsync_retry(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_qbsync_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_qbsync_rate(ngx_str_t *value, uint32_t *per_minute);
 static char *ngx_http_qbsync_retry_time(ngx_conf_t *cf, ngx_str_t *arg,
     ngx_str_t *value, uint64_t *ms);
 static char *ngx_http_qbsync_bearer(ngx_conf_t *cf, u_char *secret,
@@ -66,6 +71,12 @@ typedef struct {
 
 static ngx_conf_post_t  ngx_http_qbsync_positive_post = {
     ngx_http_qbsync_positive
+};
+
+
+/* QuickBooks' published limits, also without qbsync_rate_limit */
+static qbsync_limits_t  ngx_http_qbsync_default_limits = {
+    500, 10, 40, 60 * 1000000ULL, 0
 };
 
 
@@ -169,6 +180,13 @@ static ngx_command_t  ngx_http_qbsync_commands[] = {
     { ngx_string("qbsync_stripe"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
       ngx_http_qbsync_stripe,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qbsync_rate_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
+      ngx_http_qbsync_rate_limit,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -294,6 +312,7 @@ ngx_http_qbsync_create_loc_conf(ngx_conf_t *cf)
      *     conf->item = NULL;
      *     conf->stripe = NULL;
      *     conf->retry = NULL;
+     *     conf->limits = NULL;
      */
 
     conf->mode = NGX_CONF_UNSET;
@@ -352,6 +371,11 @@ ngx_http_qbsync_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->retry == NULL) {
         conf->retry = (prev->retry != NULL) ? prev->retry
                                             : &ngx_http_qbsync_default_retry;
+    }
+
+    if (conf->limits == NULL) {
+        conf->limits = (prev->limits != NULL) ? prev->limits
+                                              : &ngx_http_qbsync_default_limits;
     }
 
     ngx_conf_merge_uint_value(conf->livemode, prev->livemode,
@@ -428,7 +452,8 @@ ngx_http_qbsync_merge_webhook(ngx_conf_t *cf, ngx_http_qbsync_loc_conf_t *conf)
         || ngx_http_qbsync_bind(cf, &qmcf->token_files,
                                 &conf->oauth->token_file, conf->shm_zone,
                                 "token file")
-           != NGX_CONF_OK)
+           != NGX_CONF_OK
+        || ngx_http_qbsync_bind_limits(cf, conf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -528,6 +553,7 @@ ngx_http_qbsync_bind(ngx_conf_t *cf, ngx_array_t *bindings, ngx_str_t *name,
 
     binding->name = *name;
     binding->shm_zone = shm_zone;
+    binding->limits = NULL;
 
     return NGX_CONF_OK;
 }
@@ -1081,6 +1107,194 @@ ngx_http_qbsync_prefix(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *prefix)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A realm has one limiter in its zone, so all its locations must agree on
+ * the limits.  Each location keeps its own copy for the lease, which its
+ * qbsync_inflight_lease gives: a call's lease outlives any call there.
+ */
+
+static char *
+ngx_http_qbsync_bind_limits(ngx_conf_t *cf, ngx_http_qbsync_loc_conf_t *conf)
+{
+    ngx_uint_t                    i;
+    qbsync_limits_t              *limits, *bound;
+    ngx_http_qbsync_binding_t    *binding;
+    ngx_http_qbsync_main_conf_t  *qmcf;
+
+    qmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qbsync_module);
+
+    limits = ngx_palloc(cf->pool, sizeof(qbsync_limits_t));
+    if (limits == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *limits = *conf->limits;
+    limits->lease = (uint64_t) conf->inflight_lease * 1000000;
+    conf->limits = limits;
+
+    binding = qmcf->realms.elts;
+
+    for (i = 0; i < qmcf->realms.nelts; i++) {
+
+        if (binding[i].name.len != conf->quickbooks->realm.len
+            || ngx_strncmp(binding[i].name.data, conf->quickbooks->realm.data,
+                           binding[i].name.len)
+               != 0)
+        {
+            continue;
+        }
+
+        bound = binding[i].limits;
+
+        if (bound == NULL) {
+            binding[i].limits = limits;
+            return NGX_CONF_OK;
+        }
+
+        if (bound->per_minute == limits->per_minute
+            && bound->concurrency == limits->concurrency
+            && bound->batch_per_minute == limits->batch_per_minute
+            && bound->cooldown == limits->cooldown)
+        {
+            return NGX_CONF_OK;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "realm \"%V\" has two different "
+                           "\"qbsync_rate_limit\" settings: its limiter is "
+                           "shared by all its locations",
+                           &conf->quickbooks->realm);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * qbsync_rate_limit [rate] [concurrency=number] [batch=rate]
+ *     [cooldown=time]; a rate is Nr/m or Nr/s
+ */
+
+static char *
+ngx_http_qbsync_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qbsync_loc_conf_t *qlcf = conf;
+
+    ngx_str_t        *value, v;
+    ngx_int_t         n;
+    ngx_msec_t        t;
+    ngx_uint_t        i;
+    qbsync_limits_t  *limits;
+
+    if (qlcf->limits != NULL) {
+        return "is duplicate";
+    }
+
+    limits = ngx_palloc(cf->pool, sizeof(qbsync_limits_t));
+    if (limits == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *limits = ngx_http_qbsync_default_limits;
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (i == 1 && ngx_strlchr(value[i].data, value[i].data + value[i].len,
+                                  '=')
+                      == NULL)
+        {
+            if (ngx_http_qbsync_rate(&value[i], &limits->per_minute)
+                != NGX_OK)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_qbsync_param(&value[i], "concurrency", &v)) {
+            n = ngx_atoi(v.data, v.len);
+
+            if (n < 1 || n > QBSYNC_LIMITER_LEASES_MAX) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid concurrency \"%V\", expected 1 "
+                                   "to %d", &v, QBSYNC_LIMITER_LEASES_MAX);
+                return NGX_CONF_ERROR;
+            }
+
+            limits->concurrency = (uint32_t) n;
+            continue;
+        }
+
+        if (ngx_http_qbsync_param(&value[i], "batch", &v)) {
+            if (ngx_http_qbsync_rate(&v, &limits->batch_per_minute) != NGX_OK) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_qbsync_param(&value[i], "cooldown", &v)) {
+            t = ngx_parse_time(&v, 0);
+
+            if (t == (ngx_msec_t) NGX_ERROR || t == 0) {
+                goto invalid;
+            }
+
+            limits->cooldown = (uint64_t) t * 1000;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    qlcf->limits = limits;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+/* "500r/m" or "8r/s", as calls a minute */
+
+static ngx_int_t
+ngx_http_qbsync_rate(ngx_str_t *value, uint32_t *per_minute)
+{
+    size_t     len;
+    ngx_int_t  n, scale;
+
+    len = value->len;
+
+    if (len > 3 && ngx_strncmp(value->data + len - 3, "r/m", 3) == 0) {
+        scale = 1;
+
+    } else if (len > 3 && ngx_strncmp(value->data + len - 3, "r/s", 3) == 0) {
+        scale = 60;
+
+    } else {
+        return NGX_ERROR;
+    }
+
+    n = ngx_atoi(value->data, len - 3);
+
+    if (n <= 0 || n > 1000000) {
+        return NGX_ERROR;
+    }
+
+    *per_minute = (uint32_t) (n * scale);
+
+    return NGX_OK;
 }
 
 

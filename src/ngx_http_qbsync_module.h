@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "qbsync_limiter.h"
 #include "qbsync_retry.h"
 #include "qbsync_signature.h"
 
@@ -78,6 +79,9 @@ typedef struct {
 typedef struct {
     ngx_str_t                    name;
     ngx_shm_zone_t              *shm_zone;
+
+    /* a realm's: one limiter, so one set of limits */
+    qbsync_limits_t             *limits;
 } ngx_http_qbsync_binding_t;
 
 
@@ -113,6 +117,7 @@ typedef struct {
     ngx_http_qbsync_item_conf_t   *item;
     ngx_http_qbsync_stripe_t      *stripe;
     qbsync_retry_policy_t         *retry;
+    qbsync_limits_t               *limits;
     ngx_uint_t                     livemode;
 } ngx_http_qbsync_loc_conf_t;
 

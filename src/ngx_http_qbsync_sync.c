@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_qbsync_sync.h"
+#include "ngx_http_qbsync_limiter.h"
 #include "ngx_http_qbsync_oauth.h"
 #include "ngx_http_qbsync_qbo.h"
 #include "ngx_http_qbsync_reply.h"
@@ -116,6 +117,9 @@ struct ngx_http_qbsync_sync_s {
     uint64_t                     previous_delay;
     qbsync_retry_random_t        random;
 
+    /* the realm's rate limiter: this call's slot and lease */
+    ngx_http_qbsync_pace_t       pace;
+
     ngx_http_qbsync_oauth_ctx_t  oauth;
     qbsync_qbo_reply_t           reply;
 
@@ -175,6 +179,8 @@ static ngx_int_t ngx_http_qbsync_sync_unavailable(
 static ngx_int_t ngx_http_qbsync_sync_rejected(ngx_http_qbsync_sync_t *sync);
 static ngx_int_t ngx_http_qbsync_sync_retry(ngx_http_qbsync_sync_t *sync,
     ngx_uint_t quickbooks);
+static ngx_int_t ngx_http_qbsync_sync_pace(ngx_http_qbsync_sync_t *sync);
+static void ngx_http_qbsync_sync_paced(ngx_http_qbsync_sync_t *sync);
 static const char *ngx_http_qbsync_sync_heard(ngx_http_qbsync_call_t *call);
 static void ngx_http_qbsync_sync_cleanup(void *data);
 static ngx_str_t ngx_http_qbsync_str(qbsync_str_t *s);
@@ -931,6 +937,14 @@ ngx_http_qbsync_sync_qbo(ngx_http_qbsync_sync_t *sync)
 
     if (!sync->calling) {
 
+        if (!sync->pace.leased) {
+            rc = ngx_http_qbsync_sync_pace(sync);
+
+            if (rc != NGX_OK) {
+                return (rc == NGX_DONE) ? NGX_OK : rc;
+            }
+        }
+
         rc = ngx_http_qbsync_oauth_token(r, &sync->oauth);
 
         switch (rc) {
@@ -981,6 +995,8 @@ ngx_http_qbsync_sync_qbo(ngx_http_qbsync_sync_t *sync)
     }
 
     sync->calling = 0;
+
+    ngx_http_qbsync_sync_paced(sync);
 
     if (ngx_http_qbsync_sync_retry(sync, 1) == NGX_AGAIN) {
         return NGX_AGAIN;
@@ -1597,10 +1613,10 @@ ngx_http_qbsync_sync_retry(ngx_http_qbsync_sync_t *sync, ngx_uint_t quickbooks)
                                &sync->random);
 
     if (status == NGX_HTTP_TOO_MANY_REQUESTS) {
-        /* QuickBooks wants a minute of quiet, or what it says */
-        throttled = (uint64_t) (sync->call.retry_after
-                                ? sync->call.retry_after
-                                : NGX_HTTP_QBSYNC_THROTTLED_RETRY) * 1000;
+        /* the limiter's cooldown, or QuickBooks' own Retry-After */
+        throttled = sync->call.retry_after
+                    ? (uint64_t) sync->call.retry_after * 1000
+                    : sync->conf->limits->cooldown / 1000;
         delay = ngx_max(delay, throttled);
     }
 
@@ -1641,6 +1657,93 @@ static const char *
 ngx_http_qbsync_sync_heard(ngx_http_qbsync_call_t *call)
 {
     return call->answered ? "answered" : "could not be reached:";
+}
+
+
+/*
+ * Every call to QuickBooks waits for its slot with the realm's limiter,
+ * on a timer, as long as the retry budget allows; past it, the event goes
+ * back to Stripe with the limiter's own estimate as Retry-After.  NGX_OK:
+ * the call may start; NGX_AGAIN: waiting; NGX_DONE: answered.
+ */
+
+static ngx_int_t
+ngx_http_qbsync_sync_pace(ngx_http_qbsync_sync_t *sync)
+{
+    time_t                       retry_after;
+    ngx_int_t                    rc;
+    ngx_msec_t                   elapsed, budget, wait;
+    ngx_http_qbsync_loc_conf_t  *conf;
+
+    conf = sync->conf;
+    elapsed = ngx_current_msec - sync->started;
+    budget = (elapsed < conf->retry->budget)
+             ? (ngx_msec_t) conf->retry->budget - elapsed : 0;
+
+    rc = ngx_http_qbsync_limiter_acquire(conf->shm_zone,
+                                         conf->quickbooks->ns, conf->limits,
+                                         1, 0, budget, &sync->pace, &wait);
+
+    switch (rc) {
+
+    case NGX_OK:
+        return NGX_OK;
+
+    case NGX_AGAIN:
+        ngx_add_timer(&sync->retry_wait, wait);
+        return NGX_AGAIN;
+
+    case NGX_DECLINED:
+        retry_after = (time_t) ((wait + 999) / 1000);
+
+        ngx_log_error(NGX_LOG_WARN, sync->request->connection->log, 0,
+                      "qbsync: the rate limit of realm \"%V\" leaves no "
+                      "room for event \"%V\" within its budget; back to "
+                      "Stripe for %T s", &conf->quickbooks->realm,
+                      &sync->ctx->key.id, retry_after);
+
+        if (ngx_http_qbsync_sync_fail(sync, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "quickbooks_rate_limited",
+                                      "QuickBooks' rate limit leaves no room "
+                                      "for this event now; retry later",
+                                      retry_after > 0 ? retry_after : 1)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        /* answered: the step loop sees the sync done */
+        return NGX_DONE;
+
+    default:
+        ngx_log_error(NGX_LOG_WARN, sync->request->connection->log, 0,
+                      "qbsync_zone \"%V\" has no room for the rate limiter "
+                      "of realm \"%V\"", &conf->shm_zone->shm.name,
+                      &conf->quickbooks->realm);
+
+        if (ngx_http_qbsync_sync_fail(sync, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "zone_full",
+                                      "no room to pace the call to "
+                                      "QuickBooks; retry later",
+                                      NGX_HTTP_QBSYNC_RETRY_AFTER)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_DONE;
+    }
+}
+
+
+static void
+ngx_http_qbsync_sync_paced(ngx_http_qbsync_sync_t *sync)
+{
+    ngx_http_qbsync_limiter_done(sync->conf->shm_zone,
+                                 sync->conf->quickbooks->ns,
+                                 sync->conf->limits, &sync->pace,
+                                 sync->call.answered ? sync->call.status : 0,
+                                 sync->call.retry_after);
 }
 
 
@@ -1785,6 +1888,8 @@ ngx_http_qbsync_sync_cleanup(void *data)
     if (sync->retry_wait.timer_set) {
         ngx_del_timer(&sync->retry_wait);
     }
+
+    ngx_http_qbsync_sync_paced(sync);
 
     if (sync->holds_lock) {
         sync->holds_lock = 0;

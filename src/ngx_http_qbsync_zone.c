@@ -84,6 +84,9 @@ static ngx_http_qbsync_node_t *ngx_http_qbsync_lookup(
 static ngx_http_qbsync_node_t *ngx_http_qbsync_insert(
     ngx_http_qbsync_zone_t *zone, uint32_t hash, uint32_t ns, ngx_str_t *key,
     size_t value_len, ngx_uint_t *evicted);
+static ngx_http_qbsync_node_t *ngx_http_qbsync_record_node(
+    ngx_http_qbsync_zone_t *zone, uint32_t hash, uint32_t ns, ngx_str_t *key,
+    size_t size, ngx_uint_t *evicted);
 static ngx_int_t ngx_http_qbsync_evict_one(ngx_http_qbsync_zone_t *zone);
 static void ngx_http_qbsync_expire(ngx_http_qbsync_zone_t *zone,
     ngx_msec_t now);
@@ -508,29 +511,18 @@ ngx_http_qbsync_record_put(ngx_shm_zone_t *shm_zone, uint32_t ns,
 
     ngx_http_qbsync_expire(zone, now);
 
-    qn = ngx_http_qbsync_lookup(zone, hash, ns, key);
-
-    if (qn != NULL
-        && (qn->kind != NGX_HTTP_QBSYNC_RECORD || qn->value_len != size))
-    {
-        ngx_http_qbsync_delete(zone, qn);
-        qn = NULL;
-    }
+    qn = ngx_http_qbsync_record_node(zone, hash, ns, key, size, &evicted);
 
     if (qn == NULL) {
-        qn = ngx_http_qbsync_insert(zone, hash, ns, key, size, &evicted);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_ERROR;
+    }
 
-        if (qn == NULL) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-            return NGX_ERROR;
-        }
-
-        qn->kind = NGX_HTTP_QBSYNC_RECORD;
-        qn->value_len = (uint32_t) size;
-
-    } else {
+    if (qn->value_len) {
         ngx_queue_remove(&qn->queue);
     }
+
+    qn->value_len = (uint32_t) size;
 
     ngx_memcpy(qn->data + qn->len, value, size);
 
@@ -553,6 +545,70 @@ ngx_http_qbsync_record_put(ngx_shm_zone_t *shm_zone, uint32_t ns,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Reads, changes and writes back a pinned record in one hold of the lock,
+ * for state that workers change together (a realm's rate limiter).  A
+ * missing record starts zeroed.  value is the caller's buffer of size
+ * bytes: the record's bytes follow its key unaligned, so the update
+ * runs on an aligned copy.
+ */
+
+ngx_int_t
+ngx_http_qbsync_record_update(ngx_shm_zone_t *shm_zone, uint32_t ns,
+    ngx_str_t *key, void *value, size_t size,
+    ngx_http_qbsync_update_pt update, void *data)
+{
+    uint32_t                 hash;
+    ngx_int_t                rc;
+    ngx_msec_t               now;
+    ngx_uint_t               evicted, warn;
+    ngx_http_qbsync_zone_t  *zone;
+    ngx_http_qbsync_node_t  *qn;
+
+    zone = shm_zone->data;
+    hash = ngx_http_qbsync_hash(ns, key);
+    now = ngx_http_qbsync_zone_now();
+    evicted = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    qn = ngx_http_qbsync_record_node(zone, hash, ns, key, size, &evicted);
+
+    if (qn == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    if (qn->value_len == 0) {
+        qn->value_len = (uint32_t) size;
+        qn->expires = 0;
+        qn->used = now;
+        ngx_memzero(qn->data + qn->len, size);
+        ngx_queue_insert_head(&zone->sh->pinned, &qn->queue);
+    }
+
+    ngx_memcpy(value, qn->data + qn->len, size);
+
+    rc = update(value, data);
+
+    ngx_memcpy(qn->data + qn->len, value, size);
+
+    warn = (evicted && !zone->sh->eviction_logged);
+
+    if (warn) {
+        zone->sh->eviction_logged = 1;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (warn) {
+        ngx_http_qbsync_warn_eviction(shm_zone);
+    }
+
+    return rc;
 }
 
 
@@ -746,6 +802,42 @@ ngx_http_qbsync_insert(ngx_http_qbsync_zone_t *zone, uint32_t hash,
  * dropping one would let a concurrent redelivery through, or lose state
  * that exists nowhere else.
  */
+
+/*
+ * The record of that key and size, or a new node for it whose value_len
+ * is still 0 and which is in no queue yet (the caller places it).  A node
+ * of another kind or size under the key gives way.
+ */
+
+static ngx_http_qbsync_node_t *
+ngx_http_qbsync_record_node(ngx_http_qbsync_zone_t *zone, uint32_t hash,
+    uint32_t ns, ngx_str_t *key, size_t size, ngx_uint_t *evicted)
+{
+    ngx_http_qbsync_node_t  *qn;
+
+    qn = ngx_http_qbsync_lookup(zone, hash, ns, key);
+
+    if (qn != NULL
+        && (qn->kind != NGX_HTTP_QBSYNC_RECORD || qn->value_len != size))
+    {
+        ngx_http_qbsync_delete(zone, qn);
+        qn = NULL;
+    }
+
+    if (qn == NULL) {
+        qn = ngx_http_qbsync_insert(zone, hash, ns, key, size, evicted);
+
+        if (qn == NULL) {
+            return NULL;
+        }
+
+        qn->kind = NGX_HTTP_QBSYNC_RECORD;
+        qn->value_len = 0;
+    }
+
+    return qn;
+}
+
 
 static ngx_int_t
 ngx_http_qbsync_evict_one(ngx_http_qbsync_zone_t *zone)

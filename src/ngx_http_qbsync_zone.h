@@ -94,6 +94,12 @@ ngx_int_t ngx_http_qbsync_record_put(ngx_shm_zone_t *shm_zone, uint32_t ns,
 void ngx_http_qbsync_record_delete(ngx_shm_zone_t *shm_zone, uint32_t ns,
     ngx_str_t *key);
 
+typedef ngx_int_t (*ngx_http_qbsync_update_pt)(void *value, void *data);
+
+ngx_int_t ngx_http_qbsync_record_update(ngx_shm_zone_t *shm_zone,
+    uint32_t ns, ngx_str_t *key, void *value, size_t size,
+    ngx_http_qbsync_update_pt update, void *data);
+
 void ngx_http_qbsync_count(ngx_shm_zone_t *shm_zone,
     ngx_http_qbsync_outcome_e outcome);
 

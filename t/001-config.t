@@ -334,7 +334,43 @@ sk_live_two
 
 
 
-=== TEST 29: a complete webhook location starts
+=== TEST 29: a rate that is not one
+--- config
+    qbsync_rate_limit 500/min;
+--- must_die
+
+
+
+=== TEST 30: a concurrency above 32
+--- config
+    qbsync_rate_limit concurrency=64;
+--- must_die
+
+
+
+=== TEST 31: two different limits for one realm
+--- http_config
+    qbsync_zone qbsync:1m;
+--- config
+    qbsync_webhook_secret whsec_qbsync_test_secret;
+    qbsync_quickbooks /_qbsync/qbo realm=9341453201 minorversion=75;
+    qbsync_oauth /_qbsync/oauth client_id=ABc123
+                 client_secret_file=$TEST_NGINX_SERVER_ROOT/html/qbo.secret
+                 token_file=$TEST_NGINX_SERVER_ROOT/html/tokens.json;
+    qbsync_item type=Service income_account=79 expense_account=80
+                currency=usd;
+    location = /a { qbsync_webhook on; qbsync_rate_limit 400r/m; }
+    location = /b { qbsync_webhook on; qbsync_rate_limit 300r/m; }
+--- user_files
+>>> qbo.secret
+secret
+>>> tokens.json
+{"refresh_token":"rt"}
+--- must_die
+
+
+
+=== TEST 32: a complete webhook location starts
 --- http_config
     qbsync_zone qbsync:1m;
 --- config
@@ -352,6 +388,7 @@ sk_live_two
         qbsync_livemode live;
         qbsync_retry strategy=jitter jitter=decorrelated attempts=4
                      base=200ms max=2s budget=5s;
+        qbsync_rate_limit 8r/s concurrency=4 batch=30r/m cooldown=90s;
     }
     location = /t { return 200 "ok\n"; }
 --- user_files

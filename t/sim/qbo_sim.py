@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sim_control  # noqa: E402
 import sim_service  # noqa: E402
 import sim_state  # noqa: E402
+import sim_throttle  # noqa: E402
 import sim_wire  # noqa: E402
 
 
@@ -68,6 +69,15 @@ class SimHandler(BaseHTTPRequestHandler):
     def version_string(self):
         return self.server_version
 
+    def setup(self):
+        """Count the connection: a test shows keep-alive at work by many
+        requests over few connections."""
+        super().setup()
+        self.epoch = None       # the reset in which it carried API requests
+        state = self.server.state
+        with state.lock:
+            state.count("connections")
+
     def do_GET(self):
         self.serve()
 
@@ -91,6 +101,37 @@ class SimHandler(BaseHTTPRequestHandler):
             self.send_reply(self.decide(sim_control.handle, request))
             return
 
+        ticket = self.admit(request)
+        if ticket is None:
+            return                              # throttled: answered 429
+        try:
+            self.answer(request)
+        finally:
+            if ticket is not sim_throttle.UNMETERED:
+                with state.lock:
+                    ticket.release()
+
+    def admit(self, request):
+        """Count this connection among those carrying API requests, and
+        pass the request through QuickBooks' throttle: the ticket to give
+        back once the answer is written, or None when the throttle
+        refused it and the 429 has been sent (logged, never faulted)."""
+        state = self.server.state
+        with state.lock:
+            if self.epoch != state.epoch:
+                self.epoch = state.epoch
+                state.count("api_connections")
+            ticket = state.admit(lambda: sim_service.metered(request))
+            if ticket is None:
+                request.notes["throttled"] = True
+                self.log_request_entry(request, 429)
+        if ticket is None:
+            self.send_reply(sim_wire.throttle_reply())
+        return ticket
+
+    def answer(self, request):
+        """Answer an API request, or inject the fault a rule gives it."""
+        state = self.server.state
         with state.lock:
             rule = state.take_fault(request.method, request.path,
                                     request.target)
@@ -212,6 +253,8 @@ class SimHandler(BaseHTTPRequestHandler):
             entry["body"] = logged_body(request)
         if request.notes.get("replayed"):
             entry["replayed"] = True
+        if request.notes.get("throttled"):
+            entry["throttled"] = True
         if request.notes.get("fault"):
             entry["fault"] = request.notes["fault"]
         self.server.state.log_request(entry)

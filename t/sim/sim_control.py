@@ -86,10 +86,22 @@ def seed_items(state, options):
 
 
 def set_faults(state, options):
+    """Replace (or extend) the fault rules; "seed" restarts the random
+    source of probabilities and kinds, so that a schedule can be replayed.
+    Checked before anything changes: a refusal leaves both as they were."""
+    unknown = set(options) - {"rules", "append", "seed"}
+    if unknown:
+        raise sim_state.ControlError("unknown keys: %s"
+                                     % ", ".join(sorted(unknown)))
+    if "seed" in options:
+        sim_state.checked_seed(options["seed"])
     if "rules" in options:
         state.set_fault_rules(options["rules"],
                               append=bool(options.get("append")))
-    return {"rules": copy.deepcopy(state.fault_rules)}
+    if "seed" in options:
+        state.seed_faults(options["seed"])
+    return {"rules": copy.deepcopy(state.fault_rules),
+            "seed": state.fault_seed}
 
 
 def set_tokens(state, options):

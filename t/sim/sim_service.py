@@ -60,6 +60,30 @@ def not_allowed(request):
         "path": request.path})
 
 
+def metered(request):
+    """(realm, operations, is_batch) for a request QuickBooks' throttle
+    counts, None for the others (OAuth, Stripe): every company request,
+    refused or not, and a batch as many operations as it carries, since
+    QuickBooks meters each of them."""
+    company = COMPANY_PATH.match(request.path)
+    if not company:
+        return None
+    realm, resource = company.groups()
+    if resource == "batch" and request.method == "POST":
+        return realm, _batch_size(request.body), True
+    return realm, 1, False
+
+
+def _batch_size(body):
+    """How many operations a batch body carries; 1 when it cannot be read
+    (the service then refuses it, and the request still counted)."""
+    try:
+        entries = sim_wire.decode_json(body).get("BatchItemRequest")
+    except (ValueError, AttributeError, RecursionError):
+        return 1
+    return max(1, len(entries)) if isinstance(entries, list) else 1
+
+
 def api_of(path):
     """Which API a path belongs to, for the shape of injected faults."""
     if path == TOKEN_PATH:

@@ -10,6 +10,7 @@ one.
 """
 
 import base64
+import collections
 import concurrent.futures
 import http.client
 import json
@@ -1095,6 +1096,384 @@ class ServerTest(SimTestCase):
         self.assertEqual(self.query("select * from Item").status, 200)
         self.assertLess(time.monotonic() - began, 1)
         slow.join()
+
+
+def sleep_until(moment):
+    time.sleep(max(0, moment - time.monotonic()))
+
+
+def batch_of(size, create=None):
+    """A batch of size queries, the first replaced by a create of the
+    name given."""
+    entries = [{"bId": str(n), "Query": "select * from Item"}
+               for n in range(size)]
+    if create is not None:
+        entries[0] = {"bId": "0", "operation": "create", "Item": {
+            "Name": create, "Type": "Service",
+            "IncomeAccountRef": {"value": "1"},
+            "ExpenseAccountRef": {"value": "80"}}}
+    return {"BatchItemRequest": entries}
+
+
+class ThrottleTest(SimTestCase):
+    """QuickBooks' limits. The minute and second windows are real time
+    divided by time_scale; where a test depends on how fast this machine
+    sends requests it skips, rather than fails, when it was too slow."""
+
+    def throttle(self, **settings):
+        return self.control("/_sim/config", {"throttle": settings})
+
+    def burst(self, count):
+        """count queries, one after the other: their statuses."""
+        return [self.query("select * from Item").status
+                for _ in range(count)]
+
+    def meter(self):
+        return self.state()["throttle"]
+
+    def test_off_by_default(self):
+        self.assertEqual(self.burst(25), [200] * 25)
+        throttle = self.meter()
+        self.assertFalse(throttle["config"]["enabled"])
+        self.assertEqual(throttle["config"], {
+            "enabled": False, "per_minute": 500, "per_second": 10,
+            "concurrent": 10, "batch_per_minute": 40, "time_scale": 1})
+        self.assertEqual((throttle["accepted"], throttle["by_realm"]),
+                         (0, {}))
+
+    def test_per_minute_is_a_sliding_window(self):
+        # a "minute" lasts 3 s; 10 at 0 s, 10 at 1.5 s, then at just past
+        # 3 s the first ten have left the window and the second ten have
+        # not: a fixed bucket would take 20 more there, the log 10
+        self.throttle(per_minute=20, per_second=1000, time_scale=20)
+        began = time.monotonic()
+        first = self.burst(10)
+        first_done = time.monotonic()
+        sleep_until(began + 1.5)
+        second = self.burst(11)
+        sleep_until(first_done + 3.05)
+        third = self.burst(11)
+        if time.monotonic() - began > 4.4 or first_done - began > 0.6:
+            self.skipTest("the machine was too slow for the time windows")
+        self.assertEqual(first, [200] * 10)
+        self.assertEqual(second, [200] * 10 + [429])
+        # had the 429 at 1.5 s counted, only 9 would fit here
+        self.assertEqual(third, [200] * 10 + [429])
+        throttle = self.meter()
+        self.assertEqual((throttle["accepted"], throttle["throttled"],
+                          throttle["max_in_any_minute"]), (30, 2, 20))
+        self.assertEqual(throttle["throttled_by"]["per_minute"], 2)
+        self.assertEqual(self.state()["counts"]["throttled"], 2)
+
+    def test_per_second(self):
+        self.throttle(per_second=5)
+        began = time.monotonic()
+        statuses = self.burst(7)
+        if time.monotonic() - began > 0.9:
+            self.skipTest("the machine was too slow for a 1 s window")
+        self.assertEqual(statuses, [200] * 5 + [429] * 2)
+        sleep_until(began + 1.05)
+        self.assertEqual(self.burst(1), [200])
+        throttle = self.meter()
+        self.assertEqual((throttle["max_in_any_second"],
+                          throttle["throttled_by"]["per_second"],
+                          throttle["accepted"]), (5, 2, 6))
+
+    def test_throttle_answer_and_what_it_counts(self):
+        self.throttle(per_minute=1)
+        self.assertEqual(self.burst(1), [200])
+        answer = self.query("select * from Item")
+        self.assertEqual(answer.status, 429)
+        self.assertEqual(answer.headers["Content-Type"],
+                         "application/xml;charset=UTF-8")
+        self.assertIn('<Error code="3001">', answer.text)
+        self.assertIn("ThrottleExceeded", answer.text)
+        self.assertEqual(self.burst(1), [429])
+        # the refusals left no trace in the window: with room for two,
+        # one more fits
+        self.throttle(per_minute=2)
+        self.assertEqual(self.burst(2), [200, 429])
+        state = self.state()
+        self.assertEqual(state["counts"]["throttled"], 3)
+        self.assertEqual(state["counts"]["query"], 2)
+        self.assertEqual(state["counts"]["faults_injected"], 0)
+        self.assertEqual([(entry["status"], entry.get("throttled"))
+                          for entry in state["requests"]],
+                         [(200, None), (429, True), (429, True), (200, None),
+                          (429, True)])
+        self.assertEqual(state["counts"]["by_path"][
+            "/v3/company/%s/query" % REALM], 5)
+
+    def test_an_injected_429_is_a_fault_not_a_throttle(self):
+        self.throttle(per_minute=2)
+        self.control("/_sim/faults", {"rules": [{"path": "/v3/",
+                                                 "status": 429}]})
+        # the injected 429 went through the throttle, so it counts
+        self.assertEqual(self.burst(3), [429, 200, 429])
+        state = self.state()
+        self.assertEqual((state["counts"]["faults_injected"],
+                          state["counts"]["throttled"]), (1, 1))
+        self.assertEqual(state["counts"]["faults_by_kind"], {"429": 1})
+        self.assertEqual((state["throttle"]["accepted"],
+                          state["throttle"]["throttled"]), (2, 1))
+        self.assertEqual([entry.get("fault") or entry.get("throttled")
+                          for entry in state["requests"]],
+                         ["status", None, True])
+
+    def test_only_company_requests_per_realm(self):
+        self.throttle(per_minute=1)
+        self.control("/_sim/stripe", {"products": [{"id": "prod_1"}]})
+        self.assertEqual(self.burst(2), [200, 429])
+        self.assertEqual(self.refresh("rt-initial").status, 200)
+        stripe = self.request("GET", "/v1/products/prod_1", headers={
+            "Authorization": "Bearer " + STRIPE_KEY})
+        self.assertEqual(stripe.status, 200)
+        self.assertEqual(self.request("GET", "/_sim/health").status, 200)
+        # another realm has its own window (and gets its 403 in it)
+        other = [self.qbo("GET", "query", realm="123",
+                          params={"query": "select * from Item"}).status
+                 for _ in range(2)]
+        self.assertEqual(other, [403, 429])
+        throttle = self.meter()
+        self.assertEqual(sorted(throttle["by_realm"]), ["123", REALM])
+        self.assertEqual((throttle["accepted"], throttle["throttled"]),
+                         (2, 2))
+        self.assertEqual(throttle["by_realm"]["123"]["accepted"], 1)
+
+    def test_concurrent_requests_including_delays(self):
+        self.throttle(concurrent=3)
+        self.control("/_sim/faults", {"rules": [
+            {"path": "/v3/", "kind": "delay", "delay_ms": 2000,
+             "count": 3}]})
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            slow = [pool.submit(self.query, "select * from Item")
+                    for _ in range(3)]
+            deadline = time.monotonic() + 10
+            while self.meter()["in_flight"] < 3:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.02)
+            during = self.burst(2)
+            answers = [future.result().status for future in slow]
+        self.assertEqual(answers, [200] * 3)
+        self.assertEqual(during, [429, 429])
+        self.assertEqual(self.burst(1), [200])
+        throttle = self.meter()
+        self.assertEqual((throttle["max_in_flight"], throttle["in_flight"],
+                          throttle["throttled_by"]["concurrent"]), (3, 0, 2))
+
+    def test_batch_operations_count_against_the_minute(self):
+        self.throttle(per_minute=10, per_second=1000)
+        self.assertEqual(self.qbo("POST", "batch", batch_of(8)).status, 200)
+        # 8 + 3 would cross 10: refused whole, nothing of it done
+        refused = self.qbo("POST", "batch", batch_of(3, create="never"))
+        self.assertEqual(refused.status, 429)
+        self.assertEqual(self.burst(1), [200])
+        self.assertEqual(self.qbo("POST", "batch", batch_of(1)).status, 200)
+        self.assertEqual(self.burst(1), [429])
+        state = self.state()
+        self.assertEqual(state["items"], [])
+        self.assertEqual(state["counts"]["batch"], 2)
+        throttle = state["throttle"]
+        self.assertEqual((throttle["max_in_any_minute"],
+                          throttle["max_batches_in_any_minute"],
+                          throttle["accepted"],
+                          throttle["throttled_by"]["per_minute"]),
+                         (10, 2, 3, 2))
+
+    def test_batches_per_minute(self):
+        self.throttle(batch_per_minute=2, per_second=1000)
+        statuses = [self.qbo("POST", "batch", batch_of(1)).status
+                    for _ in range(3)]
+        self.assertEqual(statuses, [200, 200, 429])
+        self.assertEqual(self.burst(1), [200])      # other requests go on
+        throttle = self.meter()
+        self.assertEqual((throttle["throttled_by"]["batch_per_minute"],
+                          throttle["max_batches_in_any_minute"],
+                          throttle["max_in_any_minute"]), (1, 2, 3))
+
+    def test_reset_clears_the_throttle(self):
+        self.throttle(per_minute=1)
+        self.burst(3)
+        self.assertEqual(self.meter()["throttled"], 2)
+        self.control("/_sim/reset", {"access_token": TOKEN})
+        state = self.state()
+        self.assertEqual(state["counts"]["throttled"], 0)
+        self.assertEqual(state["throttle"]["config"]["enabled"], False)
+        self.assertEqual((state["throttle"]["accepted"],
+                          state["throttle"]["throttled"],
+                          state["throttle"]["max_in_any_minute"],
+                          state["throttle"]["by_realm"]), (0, 0, 0, {}))
+        self.assertEqual(self.burst(12), [200] * 12)
+        # reset takes the setting too, over the defaults
+        config = self.control("/_sim/reset", {"access_token": TOKEN,
+                                              "throttle": {"per_minute": 2}})
+        self.assertEqual(config["throttle"]["per_minute"], 2)
+        self.assertTrue(config["throttle"]["enabled"])
+        self.assertEqual(self.burst(3), [200, 200, 429])
+
+    def test_settings_are_checked_and_merged(self):
+        config = self.throttle(per_minute=30, time_scale=0.5)
+        self.assertEqual(config["throttle"], {
+            "enabled": True, "per_minute": 30, "per_second": 10,
+            "concurrent": 10, "batch_per_minute": 40, "time_scale": 0.5})
+        config = self.control("/_sim/config", {"throttle": {"enabled":
+                                                            False}})
+        self.assertEqual((config["throttle"]["enabled"],
+                          config["throttle"]["per_minute"]), (False, 30))
+        config = self.control("/_sim/config", {"throttle": True})
+        self.assertTrue(config["throttle"]["enabled"])
+        for bad in ({"per_minute": 0}, {"per_second": -1},
+                    {"concurrent": 2.5}, {"batch_per_minute": True},
+                    {"per_minute": "many"}, {"time_scale": 0},
+                    {"time_scale": "fast"}, {"enabled": "yes"},
+                    {"colour": 1}):
+            answer = self.request("POST", "/_sim/config", {"throttle": bad})
+            self.assertEqual(answer.status, 400, bad)
+            self.assertIn("error", answer.json)
+        self.assertEqual(self.request("POST", "/_sim/config", {
+            "throttle": 5}).status, 400)
+        self.assertEqual(self.state()["config"]["throttle"]["per_minute"],
+                         30)
+        options = urllib.parse.quote(json.dumps({"throttle": {
+            "per_minute": 7}}))
+        self.assertEqual(self.request("GET", "/_sim/config?json=" + options)
+                         .status, 200)
+        self.assertEqual(self.meter()["config"]["per_minute"], 7)
+
+
+class FaultScheduleTest(SimTestCase):
+    """Fault rules with a probability and weighted kinds."""
+
+    def faults(self, rules, **options):
+        return self.control("/_sim/faults", dict(options, rules=rules))
+
+    def statuses(self, count):
+        return [self.query("select * from Item").status
+                for _ in range(count)]
+
+    def test_a_seed_replays_the_schedule(self):
+        rules = [{"path": "/v3/", "probability": 0.3, "status": 503}]
+        answer = self.faults(rules, seed=1234)
+        self.assertEqual(answer["seed"], 1234)
+        self.assertEqual((answer["rules"][0]["count"],
+                          answer["rules"][0]["probability"]), (None, 0.3))
+        first = self.statuses(30)
+        self.assertTrue(0 < first.count(503) < 30, first)
+        self.assertEqual(set(first), {200, 503})
+        counts = self.state()["counts"]
+        self.assertEqual(counts["faults_by_kind"], {"503": first.count(503)})
+        self.assertEqual(counts["faults_injected"], first.count(503))
+        self.faults(rules, seed=1234)
+        self.assertEqual(self.statuses(30), first)
+        self.control("/_sim/reset", {"access_token": TOKEN})
+        self.faults(rules, seed=1234)
+        self.assertEqual(self.statuses(30), first)
+        self.assertEqual(self.state()["fault_seed"], 1234)
+
+    def test_count_limits_a_schedule(self):
+        self.faults([{"path": "/v3/", "probability": 1, "count": 2,
+                      "status": 500}], seed=1)
+        self.assertEqual(self.statuses(4), [500, 500, 200, 200])
+        self.assertEqual(self.state()["fault_rules"][0]["count"], 0)
+
+    def test_a_missed_draw_falls_through_to_the_next_rule(self):
+        self.faults([{"path": "/v3/", "probability": 0.5, "status": 500},
+                     {"path": "/v3/", "count": 100, "status": 503}], seed=9)
+        statuses = self.statuses(20)
+        self.assertEqual(set(statuses), {500, 503})
+        counts = self.state()["counts"]["faults_by_kind"]
+        self.assertEqual(counts, {"500": statuses.count(500),
+                                  "503": statuses.count(503)})
+
+    def test_weighted_kinds(self):
+        self.faults([{"path": "/v3/", "probability": 1, "count": 60,
+                      "kinds": [{"weight": 3, "status": 500},
+                                {"weight": 1, "status": 503}]}], seed=7)
+        statuses = self.statuses(61)
+        self.assertEqual(statuses[-1], 200)
+        fives, threes = statuses.count(500), statuses.count(503)
+        self.assertEqual(fives + threes, 60)
+        self.assertGreater(fives, threes)
+        self.assertGreater(threes, 0)
+        self.assertEqual(self.state()["counts"]["faults_by_kind"],
+                         {"500": fives, "503": threes})
+
+    def test_each_kind_acts_as_its_single_rule(self):
+        self.faults([{"path": "/v3/", "probability": 1, "count": 16,
+                      "kinds": [{"kind": "delay", "delay_ms": 10},
+                                {"kind": "reset", "process": True},
+                                {"kind": "timeout", "delay_ms": 50},
+                                {"weight": 0.5, "status": 500}]}], seed=3)
+        seen = collections.Counter()
+        for n in range(16):
+            try:
+                status = self.create(Name="item %d" % n).status
+                seen["delay" if status == 200 else str(status)] += 1
+            except http.client.RemoteDisconnected:      # FIN: a timeout
+                seen["timeout"] += 1
+            except ConnectionError:
+                seen["reset"] += 1
+        state = self.state()
+        self.assertEqual(state["counts"]["faults_by_kind"], dict(seen))
+        self.assertEqual(len(seen), 4, seen)
+        # a delayed create is answered; a processed reset is done too
+        self.assertEqual(len(state["items"]), seen["delay"] + seen["reset"])
+        self.assertEqual(self.create(Name="after").status, 200)
+
+    def test_bad_schedules_change_nothing(self):
+        self.faults([{"path": "/v3/", "status": 500}], seed=5)
+        before = self.state()
+        for body in ({"rules": [{"probability": 0}]},
+                     {"rules": [{"probability": 1.5}]},
+                     {"rules": [{"probability": "often"}]},
+                     {"rules": [{"kinds": []}]},
+                     {"rules": [{"kinds": [{"status": 200}]}]},
+                     {"rules": [{"kinds": [{"weight": 0, "status": 500}]}]},
+                     {"rules": [{"kinds": [{"colour": 1}]}]},
+                     {"rules": [{"status": 500, "kinds": [{"status": 503}]}]},
+                     {"rules": [], "seed": True},
+                     {"rules": [], "seed": 1.5},
+                     {"rules": [], "sead": 1}):
+            answer = self.request("POST", "/_sim/faults", body)
+            self.assertEqual(answer.status, 400, body)
+        after = self.state()
+        self.assertEqual((after["fault_rules"], after["fault_seed"]),
+                         (before["fault_rules"], before["fault_seed"]))
+
+
+class ConnectionCountTest(SimTestCase):
+
+    def test_keep_alive_against_new_connections(self):
+        kept = http.client.HTTPConnection("127.0.0.1", self.port)
+        target = ("/v3/company/%s/query?minorversion=75&query=select%%20*"
+                  "%%20from%%20Item" % REALM)
+        for _ in range(5):
+            kept.request("GET", target,
+                         headers={"Authorization": "Bearer " + TOKEN})
+            self.assertEqual(kept.getresponse().read()[:1], b"{")
+        kept.close()
+        for _ in range(3):
+            self.query("select * from Item")
+        counts = self.state()["counts"]
+        self.assertEqual(counts["by_path"]["/v3/company/%s/query" % REALM], 8)
+        self.assertEqual(counts["api_connections"], 4)
+        self.assertEqual(counts["connections"], 5)      # and the state's
+
+    def test_reset_starts_the_count_again(self):
+        kept = http.client.HTTPConnection("127.0.0.1", self.port)
+        self.addCleanup(kept.close)
+        headers = {"Authorization": "Bearer " + TOKEN}
+        target = "/v3/company/%s/item/1?minorversion=75" % REALM
+        kept.request("GET", target, headers=headers)
+        kept.getresponse().read()
+        self.control("/_sim/reset", {"access_token": TOKEN})
+        kept.request("GET", target, headers=headers)
+        kept.getresponse().read()
+        counts = self.state()["counts"]
+        # the kept connection was opened before the reset, but carried an
+        # API request after it; the state request came on a new one
+        self.assertEqual((counts["api_connections"], counts["connections"]),
+                         (1, 1))
 
 
 QBO_FIXTURES = os.path.join(TOP, "t", "fixtures", "quickbooks")
