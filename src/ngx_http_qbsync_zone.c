@@ -92,6 +92,8 @@ static void ngx_http_qbsync_expire(ngx_http_qbsync_zone_t *zone,
     ngx_msec_t now);
 static void ngx_http_qbsync_delete(ngx_http_qbsync_zone_t *zone,
     ngx_http_qbsync_node_t *qn);
+static void ngx_http_qbsync_unlock(ngx_shm_zone_t *shm_zone,
+    ngx_uint_t evicted);
 static void ngx_http_qbsync_warn_eviction(ngx_shm_zone_t *shm_zone);
 static ngx_msec_t ngx_http_qbsync_zone_now(void);
 static time_t ngx_http_qbsync_seconds_until(ngx_msec_t expires,
@@ -498,7 +500,7 @@ ngx_http_qbsync_record_put(ngx_shm_zone_t *shm_zone, uint32_t ns,
 {
     uint32_t                 hash;
     ngx_msec_t               now;
-    ngx_uint_t               evicted, warn;
+    ngx_uint_t               evicted;
     ngx_http_qbsync_zone_t  *zone;
     ngx_http_qbsync_node_t  *qn;
 
@@ -532,17 +534,7 @@ ngx_http_qbsync_record_put(ngx_shm_zone_t *shm_zone, uint32_t ns,
     ngx_queue_insert_head(ttl ? &zone->sh->records : &zone->sh->pinned,
                           &qn->queue);
 
-    warn = (evicted && !zone->sh->eviction_logged);
-
-    if (warn) {
-        zone->sh->eviction_logged = 1;
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (warn) {
-        ngx_http_qbsync_warn_eviction(shm_zone);
-    }
+    ngx_http_qbsync_unlock(shm_zone, evicted);
 
     return NGX_OK;
 }
@@ -564,7 +556,7 @@ ngx_http_qbsync_record_update(ngx_shm_zone_t *shm_zone, uint32_t ns,
     uint32_t                 hash;
     ngx_int_t                rc;
     ngx_msec_t               now;
-    ngx_uint_t               evicted, warn;
+    ngx_uint_t               evicted;
     ngx_http_qbsync_zone_t  *zone;
     ngx_http_qbsync_node_t  *qn;
 
@@ -596,17 +588,7 @@ ngx_http_qbsync_record_update(ngx_shm_zone_t *shm_zone, uint32_t ns,
 
     ngx_memcpy(qn->data + qn->len, value, size);
 
-    warn = (evicted && !zone->sh->eviction_logged);
-
-    if (warn) {
-        zone->sh->eviction_logged = 1;
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (warn) {
-        ngx_http_qbsync_warn_eviction(shm_zone);
-    }
+    ngx_http_qbsync_unlock(shm_zone, evicted);
 
     return rc;
 }
@@ -921,6 +903,30 @@ ngx_http_qbsync_delete(ngx_http_qbsync_zone_t *zone,
     ngx_queue_remove(&qn->queue);
     ngx_rbtree_delete(&zone->sh->rbtree, node);
     ngx_slab_free_locked(zone->shpool, node);
+}
+
+
+/* The end of a change: a first eviction is logged, outside the lock. */
+
+static void
+ngx_http_qbsync_unlock(ngx_shm_zone_t *shm_zone, ngx_uint_t evicted)
+{
+    ngx_uint_t               warn;
+    ngx_http_qbsync_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    warn = (evicted && !zone->sh->eviction_logged);
+
+    if (warn) {
+        zone->sh->eviction_logged = 1;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (warn) {
+        ngx_http_qbsync_warn_eviction(shm_zone);
+    }
 }
 
 
