@@ -1,0 +1,187 @@
+package Qbsync::Nginx;
+
+# Debian's nginx with the module, outside Test::Nginx, for the tests that
+# need what a Test::Nginx block cannot do: many deliveries at once from
+# several processes, a worker killed, a reload in the middle of a run
+# (t/load/).  Each instance has its own prefix directory, removed at the
+# end unless QBSYNC_KEEP=1.
+#
+#   my $nginx = Qbsync::Nginx->start(workers => 2, http => $text);
+#   $nginx->url('/stripe/qbsync');   $nginx->workers;   $nginx->reload;
+#   $nginx->error_log;               $nginx->stop;
+#
+# $text is the inside of the http block; __PREFIX__ in it becomes the
+# prefix directory and __PORT__ the port nginx listens on.
+
+use strict;
+use warnings;
+
+use Cwd ();
+use File::Basename qw(dirname);
+use File::Path qw(make_path remove_tree);
+use File::Spec;
+use File::Temp ();
+use IO::Socket::INET;
+use POSIX ();
+use Time::HiRes qw(time sleep);
+
+sub top {
+    return Cwd::abs_path(File::Spec->catdir(dirname(__FILE__),
+                                            (File::Spec->updir) x 3));
+}
+
+sub free_port {
+    my $socket = IO::Socket::INET->new(Listen => 1,
+                                       LocalAddr => '127.0.0.1')
+        or die "nginx: no free port: $!";
+    my $port = $socket->sockport;
+    close $socket;
+    return $port;
+}
+
+sub start {
+    my ($class, %o) = @_;
+
+    my $self = bless {
+        dir     => File::Temp::tempdir('qbsync-nginx-XXXXXX', TMPDIR => 1),
+        port    => free_port(),
+        workers => $o{workers} // 2,
+        owner   => $$,
+    }, $class;
+
+    my $dir = $self->{dir};
+    make_path("$dir/logs", "$dir/conf", "$dir/html", "$dir/tokens");
+    chmod 0755, $dir;
+
+    my $module = $ENV{TEST_NGINX_LOAD_MODULES}
+                 // top() . '/build/ngx_http_qbsync_module.so';
+
+    (my $http = $o{http}) =~ s/__PREFIX__/$dir/g;
+    $http =~ s/__PORT__/$self->{port}/g;
+
+    $self->write('conf/nginx.conf', <<"_EOC_");
+load_module $module;
+pid $dir/logs/nginx.pid;
+error_log $dir/logs/error.log info;
+worker_processes $self->{workers};
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+$http
+}
+_EOC_
+
+    for my $file (keys %{ $o{files} // {} }) {
+        $self->write($file, $o{files}{$file});
+    }
+
+    # the workers rotate the token file: they must own it and its directory
+    if ($> == 0) {
+        my (undef, undef, $uid, $gid) = getpwnam('nobody');
+        chown $uid, $gid, "$dir/tokens", glob("$dir/tokens/*");
+    }
+
+    my $binary = $ENV{TEST_NGINX_BINARY} // 'nginx';
+    system($binary, '-p', $dir, '-c', "$dir/conf/nginx.conf") == 0
+        or die "nginx: failed to start:\n" . $self->error_log;
+
+    $self->wait_for(sub { -s "$dir/logs/nginx.pid" && $self->workers
+                          == $self->{workers} }, 'its workers');
+
+    return $self;
+}
+
+sub write {
+    my ($self, $file, $text) = @_;
+
+    my $path = "$self->{dir}/$file";
+    open my $out, '>', $path or die "$path: $!";
+    print $out $text;
+    close $out;
+    chmod 0600, $path if $file =~ /secret|token/;
+}
+
+sub dir  { $_[0]{dir} }
+sub port { $_[0]{port} }
+sub url  { "http://127.0.0.1:$_[0]{port}" . ($_[1] // '') }
+
+sub master {
+    my ($self) = @_;
+    open my $in, '<', "$self->{dir}/logs/nginx.pid" or return;
+    my $pid = <$in>;
+    chomp $pid if defined $pid;
+    return $pid;
+}
+
+# the pids of the master's children that are workers now
+sub workers {
+    my ($self) = @_;
+    my $master = $self->master or return;
+    my @pids;
+
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $in, '<', $stat or next;
+        my $line = <$in> // next;
+        close $in;
+        # pid (comm) state ppid ...
+        next unless $line =~ /^(\d+) \((.*)\) \S (\d+)/;
+        next unless $3 == $master;
+        my $cmdline = do {
+            local $/;
+            open my $c, '<', "/proc/$1/cmdline" or next;
+            <$c> // '';
+        };
+        push @pids, $1 if $cmdline =~ /worker process/
+                          && $cmdline !~ /shutting down/;
+    }
+
+    return wantarray ? @pids : scalar @pids;
+}
+
+sub reload {
+    my ($self) = @_;
+    my @old = $self->workers;
+    kill 'HUP', $self->master;
+    my %old = map { $_ => 1 } @old;
+    $self->wait_for(sub { my @now = $self->workers;
+                          @now == $self->{workers} && !grep { $old{$_} } @now },
+                    'new workers after the reload');
+}
+
+sub error_log {
+    my ($self) = @_;
+    open my $in, '<', "$self->{dir}/logs/error.log" or return '';
+    local $/;
+    return <$in> // '';
+}
+
+sub wait_for {
+    my ($self, $done, $what, $seconds) = @_;
+    my $deadline = time + ($seconds // 10);
+    until ($done->()) {
+        die "nginx: no $what after ${\ ($seconds // 10)}s\n" . $self->error_log
+            if time > $deadline;
+        sleep 0.05;
+    }
+}
+
+sub stop {
+    my ($self) = @_;
+    return if $self->{stopped} || $$ != $self->{owner};
+    $self->{stopped} = 1;
+
+    my $master = $self->master;
+    if ($master && kill 0, $master) {
+        kill 'TERM', $master;
+        my $deadline = time + 5;
+        sleep 0.05 while kill(0, $master) && time < $deadline;
+    }
+
+    remove_tree($self->{dir}) unless $ENV{QBSYNC_KEEP};
+}
+
+sub DESTROY { $_[0]->stop }
+
+1;
