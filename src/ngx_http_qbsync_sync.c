@@ -1220,6 +1220,12 @@ ngx_http_qbsync_sync_found(ngx_http_qbsync_sync_t *sync)
     }
 
     if (sync->deleting) {
+        /*
+         * Deleted before any of its events made an item: the deletion is
+         * remembered all the same, so that an older event arriving late
+         * cannot create the item of a product that no longer exists.
+         */
+        ngx_http_qbsync_sync_remember(sync, 0);
         return ngx_http_qbsync_sync_done(sync, NGX_HTTP_QBSYNC_ACTION_IGNORED);
     }
 

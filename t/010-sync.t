@@ -36,6 +36,21 @@ sub ::deletion_steps {
         ['state']);
 }
 
+# a deletion delivered before the creation of its product
+sub ::early_deletion_steps {
+    my $c = $Qbsync::Webhook::Created;
+
+    return ([reset => {}],
+        [deliver => Qbsync::Webhook::event(id => 'evt_1SyncDeletedNone000000001',
+            type => 'product.deleted', created => $c + 1,
+            object => { id => 'prod_QbsyncNever01', object => 'product',
+                        deleted => JSON::PP::true })],
+        [deliver => Qbsync::Webhook::event(id => 'evt_1SyncCreatedLate0000000001',
+            type => 'product.created', created => $c,
+            object => ::product(id => 'prod_QbsyncNever01'))],
+        ['state']);
+}
+
 add_block_preprocessor(sub {
     my $block = shift;
 
@@ -158,21 +173,15 @@ Qbsync::Webhook::headers([reset => {}], [deliver => $::Created],
 
 
 
-=== TEST 7: deleting a product with no item is ignored
---- pipelined_requests eval
-my $deleted = Qbsync::Webhook::event(id => 'evt_1SyncDeletedNone000000001',
-    type => 'product.deleted',
-    object => { id => 'prod_QbsyncNever01', object => 'product',
-                deleted => JSON::PP::true });
-Qbsync::Webhook::requests([reset => {}], [deliver => $deleted])
---- more_headers eval
-my $deleted = Qbsync::Webhook::event(id => 'evt_1SyncDeletedNone000000001',
-    type => 'product.deleted',
-    object => { id => 'prod_QbsyncNever01', object => 'product',
-                deleted => JSON::PP::true });
-Qbsync::Webhook::headers([reset => {}], [deliver => $deleted])
+=== TEST 7: deleting a product with no item is ignored, and remembered
+An older event of that product arriving after the deletion must not
+create the item of a product that no longer exists.
+--- pipelined_requests eval: Qbsync::Webhook::requests(::early_deletion_steps())
+--- more_headers eval: Qbsync::Webhook::headers(::early_deletion_steps())
 --- response_body_like eval
-[ '"realm"', '^\{"event":"evt_1SyncDeletedNone000000001","action":"ignored"\}$' ]
+[ '"realm"', '^\{"event":"evt_1SyncDeletedNone000000001","action":"ignored"\}$',
+  '^\{"event":"evt_1SyncCreatedLate0000000001","action":"stale"\}$',
+  '^\{"items":\[\],.*"create":0,' ]
 
 
 

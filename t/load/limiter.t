@@ -117,6 +117,11 @@ cmp_ok($meter->{max_in_any_minute}, '>=', 0.9 * $per_minute,
 cmp_ok($rate, '>=', 0.8 * $limit, 'the whole run near the limit');
 is(scalar @{ $state->{items} }, 84, 'one item a product, no duplicate');
 
+# upstream keepalive 16 in each worker: the calls share a few connections
+cmp_ok($state->{counts}{api_connections}, '<=', 2 * 16 + 2,
+       "$calls calls over $state->{counts}{api_connections} connections: "
+       . 'reused');
+
 # --- a forced 429: a cooldown, then recovery -------------------------------
 
 Qbsync::Sim::control(POST => '/_sim/faults', { rules => [

@@ -127,14 +127,15 @@ sub workers {
         close $in;
         # pid (comm) state ppid ...
         next unless $line =~ /^(\d+) \((.*)\) \S (\d+)/;
-        next unless $3 == $master;
+        my ($pid, $parent) = ($1, $3);
+        next unless $parent == $master;
         my $cmdline = do {
             local $/;
-            open my $c, '<', "/proc/$1/cmdline" or next;
+            open my $c, '<', "/proc/$pid/cmdline" or next;
             <$c> // '';
         };
-        push @pids, $1 if $cmdline =~ /worker process/
-                          && $cmdline !~ /shutting down/;
+        push @pids, $pid if $cmdline =~ /worker process/
+                            && $cmdline !~ /shutting down/;
     }
 
     return wantarray ? @pids : scalar @pids;

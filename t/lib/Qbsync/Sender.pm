@@ -7,10 +7,16 @@ package Qbsync::Sender;
 #
 #   my $result = Qbsync::Sender::deliver(
 #       url => $nginx->url('/stripe/qbsync'), events => \@bodies,
-#       senders => 12, pause => 0.5, deadline => 60);
+#       senders => 12, pause => 0.5, deadline => 60, duplicates => 0.1);
 #   $result->{answers}{$event_id}   the last status
+#   $result->{bodies}{$event_id}    the body of its last 2xx answer
 #   $result->{statuses}{503}        deliveries answered 503, over all
 #   $result->{deliveries}           deliveries made in all
+#   $result->{duplicates}           events delivered again after a 2xx
+#
+# The pause before a redelivery doubles with each one, up to 8 times the
+# first; duplicates is the chance that an event answered 2xx is sent once
+# more a little later, as Stripe sometimes does.
 
 use strict;
 use warnings;
@@ -40,8 +46,9 @@ sub deliver {
         if ($pid == 0) {
             close $reader;
             my @mine = @events[grep { $_ % $senders == $k } 0 .. $#events];
+            srand($$ ^ time);
             my $report = send_all(\@mine, $o{url}, $pause, $deadline,
-                                  $o{after});
+                                  $o{duplicates} // 0);
             print $writer $json->encode($report);
             close $writer;
             POSIX::_exit(0);
@@ -52,7 +59,8 @@ sub deliver {
         push @readers, $reader;
     }
 
-    my %result = (answers => {}, statuses => {}, deliveries => 0);
+    my %result = (answers => {}, bodies => {}, statuses => {},
+                  deliveries => 0, duplicates => 0);
 
     for my $reader (@readers) {
         local $/;
@@ -61,9 +69,10 @@ sub deliver {
         next unless $text;
         my $report = $json->decode($text);
         %{ $result{answers} } = (%{ $result{answers} }, %{ $report->{answers} });
+        %{ $result{bodies} } = (%{ $result{bodies} }, %{ $report->{bodies} });
         $result{statuses}{$_} += $report->{statuses}{$_}
             for keys %{ $report->{statuses} };
-        $result{deliveries} += $report->{deliveries};
+        $result{$_} += $report->{$_} for qw(deliveries duplicates);
     }
 
     waitpid $_, 0 for @pids;
@@ -72,17 +81,21 @@ sub deliver {
 }
 
 sub send_all {
-    my ($events, $url, $pause, $deadline, $after) = @_;
+    my ($events, $url, $pause, $deadline, $duplicates) = @_;
 
     my $http = HTTP::Tiny->new(timeout => 30, keep_alive => 1);
-    my %report = (answers => {}, statuses => {}, deliveries => 0);
-    my @queue = map { [$_, 0] } @$events;
+    my %report = (answers => {}, bodies => {}, statuses => {},
+                  deliveries => 0, duplicates => 0);
+    my %tries;
+
+    # [body, not before, a duplicate]
+    my @queue = map { [$_, 0, 0] } @$events;
 
     while (@queue && time < $deadline) {
-        my ($body, $not_before) = @{ shift @queue };
+        my ($body, $not_before, $duplicate) = @{ shift @queue };
 
         if ($not_before > time) {
-            # everything left waits for its redelivery: sleep until the first
+            # everything left waits for a redelivery: sleep until the first
             sleep($not_before - time);
         }
 
@@ -98,11 +111,19 @@ sub send_all {
         $report{answers}{$id} = $response->{status};
 
         if ($response->{status} !~ /^2/) {
-            push @queue, [$body, time + $pause];
+            my $wait = $pause * 2 ** ($tries{$id}++ < 3 ? $tries{$id} - 1 : 3);
+            push @queue, [$body, time + $wait, $duplicate];
             @queue = sort { $a->[1] <=> $b->[1] } @queue;
+            next;
         }
 
-        $after->($id, $response) if $after;
+        $report{bodies}{$id} = $response->{content} unless $duplicate;
+
+        if (!$duplicate && rand() < $duplicates) {
+            $report{duplicates}++;
+            push @queue, [$body, time + rand($pause * 4), 1];
+            @queue = sort { $a->[1] <=> $b->[1] } @queue;
+        }
     }
 
     return \%report;
