@@ -53,47 +53,13 @@ Qbsync::Sim::control(POST => '/_sim/faults', { seed => $seed, rules => [
     ] },
 ] });
 
-my $nginx = Qbsync::Nginx->start(workers => 2, files => {
-    'qbo.secret'         => "qbsync-client-secret\n",
-    'tokens/tokens.json' => '{"refresh_token":"rt-initial"}',
-}, http => <<"_EOC_");
-    qbsync_zone qbsync:8m;
-
-    upstream quickbooks { server 127.0.0.1:$sim; keepalive 16; }
-
-    server {
-        listen 127.0.0.1:__PORT__;
-
-        location = /stripe/qbsync {
-            qbsync_webhook on;
-            qbsync_webhook_secret $Qbsync::Stripe::Secret;
-            qbsync_quickbooks /_qbsync/qbo realm=9341453201 minorversion=75;
-            qbsync_oauth /_qbsync/oauth client_id=qbsync-client
-                         client_secret_file=__PREFIX__/qbo.secret
-                         token_file=__PREFIX__/tokens/tokens.json;
-            qbsync_item type=Service income_account=79 expense_account=80
-                        currency=usd;
+my $nginx = Qbsync::Nginx->webhook(sim => $sim, read_timeout => '1s',
+                                   directives => <<"_EOD_");
             qbsync_rate_limit 6000r/m cooldown=1s;
             qbsync_retry strategy=jitter attempts=3 base=100ms max=1s
                          budget=3s;
             qbsync_inflight_lease 8s;
-        }
-
-        location /_qbsync/qbo/ {
-            internal;
-            proxy_pass http://quickbooks/;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_read_timeout 1s;
-            subrequest_output_buffer_size 1m;
-        }
-
-        location = /_qbsync/oauth {
-            internal;
-            proxy_pass http://127.0.0.1:$sim/oauth2/v1/tokens/bearer;
-        }
-    }
-_EOC_
+_EOD_
 
 # --- the events: five for each product, in the order Stripe made them ----
 

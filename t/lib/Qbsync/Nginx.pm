@@ -10,6 +10,13 @@ package Qbsync::Nginx;
 #   $nginx->url('/stripe/qbsync');   $nginx->workers;   $nginx->reload;
 #   $nginx->error_log;               $nginx->stop;
 #
+#   my $nginx = Qbsync::Nginx->webhook(sim => $port, directives => $text);
+#
+# webhook() starts the sync as the tests configure it: /stripe/qbsync
+# against the simulator on $port, through an upstream with keepalive, the
+# token file and client secret in place; $text adds directives to the
+# webhook location, read_timeout sets the proxy's (default 5s).
+#
 # $text is the inside of the http block; __PREFIX__ in it becomes the
 # prefix directory and __PORT__ the port nginx listens on.
 
@@ -91,6 +98,55 @@ _EOC_
                           == $self->{workers} }, 'its workers');
 
     return $self;
+}
+
+sub webhook {
+    my ($class, %o) = @_;
+
+    my $sim = $o{sim};
+    my $directives = $o{directives} // '';
+    my $zone = $o{zone} // '8m';
+    my $read_timeout = $o{read_timeout} // '5s';
+    my $secret = $Qbsync::Stripe::Secret // 'whsec_qbsync_test_secret';
+
+    return $class->start(workers => $o{workers} // 2, files => {
+        'qbo.secret'         => "qbsync-client-secret\n",
+        'tokens/tokens.json' => '{"refresh_token":"rt-initial"}',
+    }, http => <<"_EOC_");
+    qbsync_zone qbsync:$zone;
+
+    upstream quickbooks { server 127.0.0.1:$sim; keepalive 16; }
+
+    server {
+        listen 127.0.0.1:__PORT__;
+
+        location = /stripe/qbsync {
+            qbsync_webhook on;
+            qbsync_webhook_secret $secret;
+            qbsync_quickbooks /_qbsync/qbo realm=9341453201 minorversion=75;
+            qbsync_oauth /_qbsync/oauth client_id=qbsync-client
+                         client_secret_file=__PREFIX__/qbo.secret
+                         token_file=__PREFIX__/tokens/tokens.json;
+            qbsync_item type=Service income_account=79 expense_account=80
+                        currency=usd;
+$directives
+        }
+
+        location /_qbsync/qbo/ {
+            internal;
+            proxy_pass http://quickbooks/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_read_timeout $read_timeout;
+            subrequest_output_buffer_size 1m;
+        }
+
+        location = /_qbsync/oauth {
+            internal;
+            proxy_pass http://127.0.0.1:$sim/oauth2/v1/tokens/bearer;
+        }
+    }
+_EOC_
 }
 
 sub write {
