@@ -3,6 +3,10 @@
 
 use Test::Nginx::Socket 'no_plan';
 
+# two workers, as in production: the zone is what they share
+workers(2);
+master_on();
+
 add_block_preprocessor(sub {
     my $block = shift;
 

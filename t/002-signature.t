@@ -2,6 +2,10 @@
 # documented order, and lets a signed one through to the backend.
 
 use Test::Nginx::Socket 'no_plan';
+
+# two workers, as in production: the zone is what they share
+workers(2);
+master_on();
 use lib 't/lib';
 use Qbsync::Stripe;
 

@@ -2,6 +2,10 @@
 # message that names what is wrong; the backend never sees it.
 
 use Test::Nginx::Socket 'no_plan';
+
+# two workers, as in production: the zone is what they share
+workers(2);
+master_on();
 use lib 't/lib';
 use Qbsync::Stripe;
 

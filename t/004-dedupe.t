@@ -3,6 +3,10 @@
 # so that Stripe's redelivery goes through.
 
 use Test::Nginx::Socket 'no_plan';
+
+# two workers, as in production: the zone is what they share
+workers(2);
+master_on();
 use lib 't/lib';
 use Qbsync::Stripe;
 use Qbsync::Backend;

@@ -2,6 +2,9 @@
 # these blocks run against one nginx that is sent HUP between them.
 
 use Test::Nginx::Socket 'no_plan';
+
+# two workers, as in production: the zone is what they share
+workers(2);
 use lib 't/lib';
 use Qbsync::Stripe;
 

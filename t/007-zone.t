@@ -5,6 +5,10 @@
 # allowed (255 bytes), so about 40 keys fit.
 
 use Test::Nginx::Socket 'no_plan';
+
+# two workers, as in production: the zone is what they share
+workers(2);
+master_on();
 use lib 't/lib';
 use Qbsync::Stripe;
 use Qbsync::Backend;

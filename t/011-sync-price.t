@@ -3,6 +3,10 @@
 # qbsync_stripe the prices come from price events remembered in the zone.
 
 use Test::Nginx::Socket 'no_plan';
+
+# two workers, as in production: the zone is what they share
+workers(2);
+master_on();
 use lib 't/lib';
 use Qbsync::Sim;
 use Qbsync::Webhook;

@@ -3,6 +3,10 @@
 # suffixed when it belongs to another, inactive items included.
 
 use Test::Nginx::Socket 'no_plan';
+
+# two workers, as in production: the zone is what they share
+workers(2);
+master_on();
 use lib 't/lib';
 use Qbsync::Sim;
 use Qbsync::Webhook;

@@ -4,6 +4,10 @@
 # events of one product never sync at once.
 
 use Test::Nginx::Socket 'no_plan';
+
+# two workers, as in production: the zone is what they share
+workers(2);
+master_on();
 use lib 't/lib';
 use Qbsync::Backend;
 use Qbsync::Sim;

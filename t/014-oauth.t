@@ -4,6 +4,10 @@
 # authorisation to the file, and no token ever in a log.
 
 use Test::Nginx::Socket 'no_plan';
+
+# two workers, as in production: the zone is what they share
+workers(2);
+master_on();
 use lib 't/lib';
 use Qbsync::Sim;
 use Qbsync::Webhook;

@@ -4,6 +4,9 @@
 # in the zone), and each block writes its token file.
 
 use Test::Nginx::Socket 'no_plan';
+
+# two workers, as in production: the zone is what they share
+workers(2);
 use lib 't/lib';
 use Qbsync::Sim;
 use Qbsync::Webhook;

@@ -4,6 +4,10 @@
 # event goes back to Stripe.  Faults no retry can fix are never retried.
 
 use Test::Nginx::Socket 'no_plan';
+
+# two workers, as in production: the zone is what they share
+workers(2);
+master_on();
 use lib 't/lib';
 use Qbsync::Sim;
 use Qbsync::Webhook;
