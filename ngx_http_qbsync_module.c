@@ -8,6 +8,7 @@
 #include "ngx_http_qbsync_zone.h"
 #include "ngx_http_qbsync_gate.h"
 #include "ngx_http_qbsync_webhook.h"
+#include "ngx_http_qbsync_deadletter.h"
 #include "ngx_http_qbsync_secrets.h"
 
 
@@ -51,6 +52,12 @@ static char *ngx_http_qbsync_retry(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_qbsync_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_qbsync_dead_letter(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qbsync_dead_letter_admin(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_qbsync_merge_admin(ngx_conf_t *cf,
+    ngx_http_qbsync_loc_conf_t *conf);
 static ngx_int_t ngx_http_qbsync_rate(ngx_str_t *value, uint32_t *per_minute);
 static char *ngx_http_qbsync_retry_time(ngx_conf_t *cf, ngx_str_t *arg,
     ngx_str_t *value, uint64_t *ms);
@@ -184,6 +191,20 @@ static ngx_command_t  ngx_http_qbsync_commands[] = {
       0,
       NULL },
 
+    { ngx_string("qbsync_dead_letter"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_qbsync_dead_letter,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qbsync_dead_letter_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_qbsync_dead_letter_admin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("qbsync_rate_limit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
       ngx_http_qbsync_rate_limit,
@@ -250,6 +271,8 @@ ngx_http_qbsync_add_variables(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_qbsync_init(ngx_conf_t *cf)
 {
+    ngx_uint_t                    i;
+    ngx_shm_zone_t              **zone;
     ngx_http_qbsync_main_conf_t  *qmcf;
 
     qmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qbsync_module);
@@ -258,6 +281,14 @@ ngx_http_qbsync_init(ngx_conf_t *cf)
 
     if (qmcf->zones.nelts == 0) {
         return NGX_OK;
+    }
+
+    if (qmcf->dead_letter.len) {
+        zone = qmcf->zones.elts;
+
+        for (i = 0; i < qmcf->zones.nelts; i++) {
+            ngx_http_qbsync_zone_set_dead_letter(zone[i], &qmcf->dead_letter);
+        }
     }
 
     return ngx_http_qbsync_gate_init(cf);
@@ -281,6 +312,9 @@ ngx_http_qbsync_create_main_conf(ngx_conf_t *cf)
            != NGX_OK
         || ngx_array_init(&qmcf->token_files, cf->pool, 1,
                           sizeof(ngx_http_qbsync_binding_t))
+           != NGX_OK
+        || ngx_array_init(&qmcf->webhooks, cf->pool, 2,
+                          sizeof(ngx_http_qbsync_webhook_ref_t))
            != NGX_OK)
     {
         return NULL;
@@ -387,6 +421,10 @@ ngx_http_qbsync_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_OK;
     }
 
+    if (conf->mode == NGX_HTTP_QBSYNC_ADMIN) {
+        return ngx_http_qbsync_merge_admin(cf, conf);
+    }
+
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     if (conf->mode == NGX_HTTP_QBSYNC_WEBHOOK && clcf->handler != NULL
@@ -427,9 +465,10 @@ ngx_http_qbsync_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static char *
 ngx_http_qbsync_merge_webhook(ngx_conf_t *cf, ngx_http_qbsync_loc_conf_t *conf)
 {
-    const char                   *missing;
-    ngx_http_core_loc_conf_t     *clcf;
-    ngx_http_qbsync_main_conf_t  *qmcf;
+    const char                     *missing;
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_qbsync_main_conf_t    *qmcf;
+    ngx_http_qbsync_webhook_ref_t  *ref;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     qmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qbsync_module);
@@ -457,6 +496,14 @@ ngx_http_qbsync_merge_webhook(ngx_conf_t *cf, ngx_http_qbsync_loc_conf_t *conf)
     {
         return NGX_CONF_ERROR;
     }
+
+    ref = ngx_array_push(&qmcf->webhooks);
+    if (ref == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ref->server = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+    ref->conf = conf;
 
     clcf->handler = ngx_http_qbsync_webhook_handler;
 
@@ -1171,6 +1218,101 @@ ngx_http_qbsync_bind_limits(ngx_conf_t *cf, ngx_http_qbsync_loc_conf_t *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The dead letters of a zone are its own: an admin location lists and
+ * replays those of the zone it names (or the first), through the
+ * locations of its server that first received them.
+ */
+
+static char *
+ngx_http_qbsync_merge_admin(ngx_conf_t *cf, ngx_http_qbsync_loc_conf_t *conf)
+{
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_qbsync_main_conf_t  *qmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    qmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qbsync_module);
+
+    if (qmcf->dead_letter.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"qbsync_dead_letter_admin\" in location \"%V\" "
+                           "needs \"qbsync_dead_letter\" in the http block",
+                           &clcf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_qbsync_resolve_zone(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf->handler = ngx_http_qbsync_dead_letter_admin_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* qbsync_dead_letter FILE */
+
+static char *
+ngx_http_qbsync_dead_letter(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qbsync_main_conf_t *qmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (qmcf->dead_letter.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    qmcf->dead_letter = value[1];
+
+    /* relative to nginx's prefix, and NUL-terminated for open() */
+    if (ngx_conf_full_name(cf->cycle, &qmcf->dead_letter, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* qbsync_dead_letter_admin [zone=NAME] */
+
+static char *
+ngx_http_qbsync_dead_letter_admin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_qbsync_loc_conf_t *qlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (qlcf->mode != NGX_CONF_UNSET) {
+        return "is duplicate, or given with \"qbsync_verify\" or "
+               "\"qbsync_webhook\"";
+    }
+
+    qlcf->mode = NGX_HTTP_QBSYNC_ADMIN;
+
+    if (cf->args->nelts == 1) {
+        return NGX_CONF_OK;
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "zone=", 5) == 0 && value[1].len > 5) {
+        qlcf->zone_name.data = value[1].data + 5;
+        qlcf->zone_name.len = value[1].len - 5;
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\", expected \"zone=NAME\"",
+                       &value[1]);
+
+    return NGX_CONF_ERROR;
 }
 
 

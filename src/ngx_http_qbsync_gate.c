@@ -138,7 +138,8 @@ static const char  *ngx_http_qbsync_actions[] = {
     "unchanged",
     "ignored",
     "stale",
-    "price_recorded"
+    "price_recorded",
+    "dead_lettered"
 };
 
 

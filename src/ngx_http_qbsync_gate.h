@@ -32,11 +32,13 @@ typedef enum {
     NGX_HTTP_QBSYNC_ACTION_UNCHANGED,
     NGX_HTTP_QBSYNC_ACTION_IGNORED,
     NGX_HTTP_QBSYNC_ACTION_STALE,
-    NGX_HTTP_QBSYNC_ACTION_PRICE_RECORDED
+    NGX_HTTP_QBSYNC_ACTION_PRICE_RECORDED,
+    NGX_HTTP_QBSYNC_ACTION_DEAD_LETTERED
 } ngx_http_qbsync_action_e;
 
 
 typedef struct ngx_http_qbsync_sync_s  ngx_http_qbsync_sync_t;
+typedef struct ngx_http_qbsync_replay_s  ngx_http_qbsync_replay_t;
 
 
 /* One webhook delivery, in the gate or in the webhook handler. */
@@ -61,6 +63,9 @@ typedef struct {
     size_t                       nbody;
 
     ngx_http_qbsync_sync_t      *sync;
+
+    /* the dead-letter admin's replays, on its own request */
+    ngx_http_qbsync_replay_t    *replay;
 
     unsigned                     decided:1;
     unsigned                     holds_key:1;

@@ -20,6 +20,7 @@
 #define NGX_HTTP_QBSYNC_OFF        0
 #define NGX_HTTP_QBSYNC_VERIFY     1
 #define NGX_HTTP_QBSYNC_WEBHOOK    2
+#define NGX_HTTP_QBSYNC_ADMIN      3       /* qbsync_dead_letter_admin */
 
 /* nginx has no name for it: QuickBooks refused the change for good */
 #define NGX_HTTP_QBSYNC_UNPROCESSABLE  422
@@ -91,10 +92,25 @@ typedef struct {
 
     ngx_array_t                  realms;        /* ngx_http_qbsync_binding_t */
     ngx_array_t                  token_files;   /* ngx_http_qbsync_binding_t */
+
+    ngx_str_t                    dead_letter;   /* NUL-terminated */
+
+    /* ngx_http_qbsync_webhook_ref_t: where the admin replays dead letters */
+    ngx_array_t                  webhooks;
 } ngx_http_qbsync_main_conf_t;
 
 
+typedef struct ngx_http_qbsync_loc_conf_s  ngx_http_qbsync_loc_conf_t;
+
+
+/* a qbsync_webhook location, and the server it is in */
 typedef struct {
+    void                        *server;     /* ngx_http_core_srv_conf_t */
+    ngx_http_qbsync_loc_conf_t  *conf;
+} ngx_http_qbsync_webhook_ref_t;
+
+
+struct ngx_http_qbsync_loc_conf_s {
     ngx_int_t                    mode;
     ngx_str_t                    zone_name;
     ngx_shm_zone_t              *shm_zone;
@@ -119,7 +135,7 @@ typedef struct {
     qbsync_retry_policy_t         *retry;
     qbsync_limits_t               *limits;
     ngx_uint_t                     livemode;
-} ngx_http_qbsync_loc_conf_t;
+};
 
 
 extern ngx_module_t  ngx_http_qbsync_module;

@@ -54,7 +54,8 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_qbsync_oauth_writable(ngx_cycle_t *cycle,
-    ngx_log_t *log, ngx_str_t *path, const char *what, ngx_uint_t file);
+    ngx_log_t *log, ngx_str_t *path, const char *what, const char *why,
+    ngx_uint_t file);
 static ngx_int_t ngx_http_qbsync_oauth_allowed(ngx_file_info_t *fi,
     uid_t uid, gid_t *groups, int ngroups, ngx_uint_t file);
 static ngx_int_t ngx_http_qbsync_oauth_current(ngx_http_request_t *r,
@@ -101,8 +102,27 @@ ngx_int_t
 ngx_http_qbsync_oauth_check_file(ngx_cycle_t *cycle, ngx_log_t *log,
     ngx_str_t *path)
 {
-    u_char     *p;
-    ngx_str_t   dir;
+    return ngx_http_qbsync_check_file(cycle, log, path, "token file",
+                                      "Intuit rotates refresh tokens and "
+                                      "the module must save each new one",
+                                      0);
+}
+
+
+/*
+ * The same check for any file the workers write: the file itself when it
+ * exists (or must), and its directory.
+ */
+
+ngx_int_t
+ngx_http_qbsync_check_file(ngx_cycle_t *cycle, ngx_log_t *log,
+    ngx_str_t *path, const char *what, const char *why,
+    ngx_uint_t may_be_missing)
+{
+    u_char           *p, *name;
+    ngx_str_t         dir;
+    ngx_file_info_t   fi;
+    u_char            directory[64];
 
     for (p = path->data + path->len; p > path->data && p[-1] != '/'; p--) {
         /* void */
@@ -111,22 +131,31 @@ ngx_http_qbsync_oauth_check_file(ngx_cycle_t *cycle, ngx_log_t *log,
     dir.data = path->data;
     dir.len = (p > path->data + 1) ? (size_t) (p - path->data - 1) : 1;
 
-    if (ngx_http_qbsync_oauth_writable(cycle, log, path, "token file", 1)
-        != NGX_OK
-        || ngx_http_qbsync_oauth_writable(cycle, log, &dir,
-                                          "directory of token file", 0)
+    name = ngx_pnalloc(cycle->pool, path->len + 1);
+    if (name == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_cpystrn(name, path->data, path->len + 1);
+
+    if (!(may_be_missing && ngx_file_info(name, &fi) == NGX_FILE_ERROR
+          && ngx_errno == NGX_ENOENT)
+        && ngx_http_qbsync_oauth_writable(cycle, log, path, what, why, 1)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    ngx_sprintf(directory, "directory of %s%Z", what);
+
+    return ngx_http_qbsync_oauth_writable(cycle, log, &dir,
+                                          (char *) directory, why, 0);
 }
 
 
 static ngx_int_t
 ngx_http_qbsync_oauth_writable(ngx_cycle_t *cycle, ngx_log_t *log,
-    ngx_str_t *path, const char *what, ngx_uint_t file)
+    ngx_str_t *path, const char *what, const char *why, ngx_uint_t file)
 {
     int               ngroups;
     uid_t             uid;
@@ -198,10 +227,9 @@ ngx_http_qbsync_oauth_writable(ngx_cycle_t *cycle, ngx_log_t *log,
     }
 
     ngx_log_error(NGX_LOG_EMERG, log, 0,
-                  "the worker user (uid %d) cannot %s %s \"%s\": Intuit "
-                  "rotates refresh tokens and the module must save each "
-                  "new one", (int) uid,
-                  file ? "read and write" : "create files in", what, name);
+                  "the worker user (uid %d) cannot %s %s \"%s\": %s",
+                  (int) uid, file ? "read and write" : "create files in",
+                  what, name, why);
 
     return NGX_ERROR;
 }

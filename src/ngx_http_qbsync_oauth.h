@@ -40,6 +40,9 @@ typedef struct {
 
 ngx_int_t ngx_http_qbsync_oauth_check_file(ngx_cycle_t *cycle, ngx_log_t *log,
     ngx_str_t *path);
+ngx_int_t ngx_http_qbsync_check_file(ngx_cycle_t *cycle, ngx_log_t *log,
+    ngx_str_t *path, const char *what, const char *why,
+    ngx_uint_t may_be_missing);
 
 void ngx_http_qbsync_oauth_init(ngx_http_request_t *r,
     ngx_http_qbsync_oauth_ctx_t *octx, ngx_http_qbsync_oauth_t *oauth,

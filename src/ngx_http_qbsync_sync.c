@@ -6,6 +6,7 @@
 
 #include "ngx_http_qbsync_sync.h"
 #include "ngx_http_qbsync_limiter.h"
+#include "ngx_http_qbsync_deadletter.h"
 #include "ngx_http_qbsync_oauth.h"
 #include "ngx_http_qbsync_qbo.h"
 #include "ngx_http_qbsync_reply.h"
@@ -1794,6 +1795,56 @@ ngx_http_qbsync_sync_rejected(ngx_http_qbsync_sync_t *sync)
 }
 
 
+/* No retry can fix it: parked for an operator, with qbsync_dead_letter. */
+
+void
+ngx_http_qbsync_sync_settle(ngx_http_request_t *r,
+    ngx_http_qbsync_sync_t *sync)
+{
+    ngx_int_t  rc;
+
+    if (sync->status != NGX_HTTP_QBSYNC_UNPROCESSABLE) {
+        return;
+    }
+
+    rc = ngx_http_qbsync_dead_letter_park(r, sync->ctx, &sync->product_id,
+                                          sync->error, &sync->message);
+
+    if (rc == NGX_OK) {
+        sync->status = NGX_HTTP_OK;
+        sync->action = NGX_HTTP_QBSYNC_ACTION_DEAD_LETTERED;
+        sync->warning = sync->message;
+
+    } else if (rc == NGX_ERROR) {
+        sync->status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        sync->error = "dead_letter_failed";
+        ngx_str_set(&sync->message, "the event could not be parked as a "
+                                    "dead letter; retry later");
+        sync->retry_after = NGX_HTTP_QBSYNC_RETRY_AFTER;
+    }
+}
+
+
+void
+ngx_http_qbsync_sync_outcome(ngx_http_qbsync_sync_t *sync,
+    ngx_uint_t *status, ngx_http_qbsync_action_e *action, ngx_str_t *error,
+    ngx_str_t *message)
+{
+    *status = sync->status;
+    *action = sync->action;
+
+    if (sync->status == NGX_HTTP_OK) {
+        ngx_str_null(error);
+        *message = sync->warning;
+        return;
+    }
+
+    error->data = (u_char *) sync->error;
+    error->len = ngx_strlen(sync->error);
+    *message = sync->message;
+}
+
+
 /*
  * 200 {"event", "action", "qb_item_id", "warning"} when the event is
  * synced, deliberately ignored, stale or recorded; the refusal otherwise.
@@ -1807,6 +1858,8 @@ ngx_http_qbsync_sync_answer(ngx_http_request_t *r,
     size_t                 len;
     const char            *action;
     qbsync_json_member_t   members[4];
+
+    ngx_http_qbsync_sync_settle(r, sync);
 
     if (sync->status != NGX_HTTP_OK) {
 
@@ -1832,7 +1885,9 @@ ngx_http_qbsync_sync_answer(ngx_http_request_t *r,
     action = ngx_http_qbsync_action_name(sync->action);
 
     /* the mode warning has had its own line */
-    if (sync->warning.len && sync->action != NGX_HTTP_QBSYNC_ACTION_IGNORED) {
+    if (sync->warning.len && sync->action != NGX_HTTP_QBSYNC_ACTION_IGNORED
+        && sync->action != NGX_HTTP_QBSYNC_ACTION_DEAD_LETTERED)
+    {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "qbsync: event \"%V\" synced: %s%s%V, but %V",
                       &sync->ctx->key.id, action,
@@ -1863,7 +1918,8 @@ ngx_http_qbsync_sync_answer(ngx_http_request_t *r,
     }
 
     if (sync->warning.len) {
-        members[3].name = "warning";
+        members[3].name = (sync->action == NGX_HTTP_QBSYNC_ACTION_DEAD_LETTERED)
+                          ? "reason" : "warning";
         members[3].value = (char *) sync->warning.data;
         members[3].len = sync->warning.len;
     }
@@ -1887,8 +1943,13 @@ ngx_http_qbsync_sync_answer(ngx_http_request_t *r,
 static void
 ngx_http_qbsync_sync_cleanup(void *data)
 {
-    ngx_http_qbsync_sync_t *sync = data;
+    ngx_http_qbsync_sync_finish(data);
+}
 
+
+void
+ngx_http_qbsync_sync_finish(ngx_http_qbsync_sync_t *sync)
+{
     ngx_http_qbsync_oauth_finish(sync->request, &sync->oauth);
 
     if (sync->retry_wait.timer_set) {

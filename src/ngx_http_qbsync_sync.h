@@ -29,5 +29,18 @@ ngx_int_t ngx_http_qbsync_sync_resume(ngx_http_request_t *r,
 ngx_int_t ngx_http_qbsync_sync_answer(ngx_http_request_t *r,
     ngx_http_qbsync_sync_t *sync);
 
+/*
+ * For the dead-letter admin, which replays several events in one request:
+ * the outcome once decided (a permanent failure parked again, with
+ * qbsync_dead_letter), and the end of a sync before its request ends
+ * (its product lock, its token wait, its limiter lease go).
+ */
+void ngx_http_qbsync_sync_settle(ngx_http_request_t *r,
+    ngx_http_qbsync_sync_t *sync);
+void ngx_http_qbsync_sync_outcome(ngx_http_qbsync_sync_t *sync,
+    ngx_uint_t *status, ngx_http_qbsync_action_e *action, ngx_str_t *error,
+    ngx_str_t *message);
+void ngx_http_qbsync_sync_finish(ngx_http_qbsync_sync_t *sync);
+
 
 #endif /* _NGX_HTTP_QBSYNC_SYNC_H_INCLUDED_ */

@@ -7,6 +7,7 @@
 #include "ngx_http_qbsync_module.h"
 #include "ngx_http_qbsync_zone.h"
 #include "ngx_http_qbsync_oauth.h"
+#include "ngx_http_qbsync_deadletter.h"
 
 
 #define NGX_HTTP_QBSYNC_KEY_INFLIGHT  1
@@ -69,6 +70,7 @@ typedef struct {
     /* checked when the zone is set up: the whole configuration is known */
     ngx_cycle_t                 *cycle;
     ngx_array_t                  token_files;    /* ngx_str_t */
+    ngx_str_t                    dead_letter;    /* qbsync_dead_letter */
 } ngx_http_qbsync_zone_t;
 
 
@@ -219,6 +221,16 @@ ngx_http_qbsync_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         }
     }
 
+    if (zone->dead_letter.len
+        && ngx_http_qbsync_check_file(zone->cycle, shm_zone->shm.log,
+                                      &zone->dead_letter, "dead-letter file",
+                                      "the module appends every dead letter "
+                                      "to it", 1)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (ozone) {
         /* a reload keeps the keys and records: redeliveries stay duplicates */
         zone->sh = ozone->sh;
@@ -261,7 +273,24 @@ ngx_http_qbsync_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     /* running out of slab is expected and handled by eviction */
     zone->shpool->log_nomem = 0;
 
+    /* a new zone: the dead letters still waiting are in the file only */
+    if (zone->dead_letter.len) {
+        return ngx_http_qbsync_dead_letter_load(shm_zone, &zone->dead_letter,
+                                                shm_zone->shm.log);
+    }
+
     return NGX_OK;
+}
+
+
+void
+ngx_http_qbsync_zone_set_dead_letter(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *path)
+{
+    ngx_http_qbsync_zone_t  *zone;
+
+    zone = shm_zone->data;
+    zone->dead_letter = *path;
 }
 
 
@@ -307,8 +336,10 @@ ngx_http_qbsync_key_acquire(ngx_shm_zone_t *shm_zone,
 
     if (qn) {
 
-        if (qn->expires > now) {
-
+        if (qn->expires > now
+            && !(qn->kind == NGX_HTTP_QBSYNC_KEY_DONE && key->reclaim
+                 && qn->action == key->reclaim))
+        {
             if (qn->kind == NGX_HTTP_QBSYNC_KEY_DONE) {
                 qn->used = now;
                 ngx_queue_remove(&qn->queue);
@@ -589,6 +620,46 @@ ngx_http_qbsync_record_update(ngx_shm_zone_t *shm_zone, uint32_t ns,
     ngx_memcpy(qn->data + qn->len, value, size);
 
     ngx_http_qbsync_unlock(shm_zone, evicted);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_qbsync_record_each(ngx_shm_zone_t *shm_zone, uint32_t ns,
+    ngx_http_qbsync_each_pt each, void *data)
+{
+    ngx_int_t                rc;
+    ngx_str_t                key;
+    ngx_queue_t             *q;
+    ngx_http_qbsync_zone_t  *zone;
+    ngx_http_qbsync_node_t  *qn;
+
+    zone = shm_zone->data;
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->pinned);
+         q != ngx_queue_sentinel(&zone->sh->pinned);
+         q = ngx_queue_next(q))
+    {
+        qn = ngx_queue_data(q, ngx_http_qbsync_node_t, queue);
+
+        if (qn->ns != ns || qn->kind != NGX_HTTP_QBSYNC_RECORD) {
+            continue;
+        }
+
+        key.data = qn->data;
+        key.len = qn->len;
+
+        rc = each(&key, qn->data + qn->len, qn->value_len, data);
+        if (rc != NGX_OK) {
+            break;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return rc;
 }

@@ -64,6 +64,9 @@ typedef struct {
     uint32_t                     ns;
     ngx_str_t                    id;
     uint64_t                     ticket;
+
+    /* a done key with this action is taken like a free one (a replay) */
+    ngx_uint_t                   reclaim;
 } ngx_http_qbsync_key_t;
 
 
@@ -71,6 +74,8 @@ char *ngx_http_qbsync_zone_add(ngx_conf_t *cf, ngx_str_t *value,
     ngx_shm_zone_t **shm_zone);
 uint32_t ngx_http_qbsync_zone_ns(const char *kind, ngx_str_t *name);
 ngx_int_t ngx_http_qbsync_zone_add_token_file(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *path);
+void ngx_http_qbsync_zone_set_dead_letter(ngx_shm_zone_t *shm_zone,
     ngx_str_t *path);
 
 ngx_http_qbsync_key_rc_e ngx_http_qbsync_key_acquire(ngx_shm_zone_t *shm_zone,
@@ -95,10 +100,20 @@ void ngx_http_qbsync_record_delete(ngx_shm_zone_t *shm_zone, uint32_t ns,
     ngx_str_t *key);
 
 typedef ngx_int_t (*ngx_http_qbsync_update_pt)(void *value, void *data);
+typedef ngx_int_t (*ngx_http_qbsync_each_pt)(ngx_str_t *key, u_char *value,
+    size_t size, void *data);
 
 ngx_int_t ngx_http_qbsync_record_update(ngx_shm_zone_t *shm_zone,
     uint32_t ns, ngx_str_t *key, void *value, size_t size,
     ngx_http_qbsync_update_pt update, void *data);
+
+/*
+ * Calls each() on every pinned record of the key space ns, under the lock:
+ * each() copies what it needs (the value is unaligned) and returns NGX_OK
+ * to go on.
+ */
+ngx_int_t ngx_http_qbsync_record_each(ngx_shm_zone_t *shm_zone, uint32_t ns,
+    ngx_http_qbsync_each_pt each, void *data);
 
 void ngx_http_qbsync_count(ngx_shm_zone_t *shm_zone,
     ngx_http_qbsync_outcome_e outcome);

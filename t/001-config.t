@@ -374,7 +374,24 @@ secret
 
 
 
-=== TEST 32: a complete webhook location starts
+=== TEST 32: a dead-letter admin without a dead-letter file
+--- http_config
+    qbsync_zone qbsync:1m;
+--- config
+    location = /qbsync/dead-letter { qbsync_dead_letter_admin; }
+--- must_die
+
+
+
+=== TEST 33: a dead-letter file the workers cannot create
+--- http_config
+    qbsync_zone qbsync:1m;
+    qbsync_dead_letter /proc/qbsync/dead-letter.jsonl;
+--- must_die
+
+
+
+=== TEST 34: a complete webhook location starts
 --- http_config
     qbsync_zone qbsync:1m;
 --- config

@@ -198,6 +198,11 @@ sub request {
     my ($kind, $arg) = @$step;
 
     return "POST /stripe/qbsync\n$arg" if $kind eq 'deliver';
+    return 'GET /qbsync/dead-letter' . ($arg ? "?event=$arg" : '')
+        if $kind eq 'letters';
+    return 'POST /qbsync/dead-letter' . ($arg ? "?event=$arg" : '') . "\n"
+        if $kind eq 'replay';
+    return 'GET /dead-letter-file' if $kind eq 'letters_file';
     return "POST /qbo-direct/v3/company/$Realm/item?minorversion=75\n"
            . $json->encode($arg) if $kind eq 'qbo';
     return "GET /token-file" if $kind eq 'file';
