@@ -6,7 +6,9 @@
 # nginx worker is killed with SIGKILL and nginx is reloaded midway.  When
 # nothing is left to redeliver, QuickBooks must hold exactly the catalog
 # the last event of each product describes, one item a product, and every
-# event must have been applied, found stale, or ignored.
+# event must have been applied, found stale, or ignored — or parked as a
+# dead letter with its reason, when the simulator refused it with a
+# validation fault, and then replayed by the operator once the faults stop.
 
 use strict;
 use warnings;
@@ -17,6 +19,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 
 use lib 't/lib';
+use HTTP::Tiny;
 use JSON::PP;
 use Qbsync::Nginx;
 use Qbsync::Sender;
@@ -50,11 +53,12 @@ Qbsync::Sim::control(POST => '/_sim/faults', { seed => $seed, rules => [
         { weight => 1, kind => 'timeout', delay_ms => 1500,
           process => JSON::PP::true },
         { weight => 3, kind => 'delay', delay_ms => 100 },
+        { weight => 1, status => 400 },
     ] },
 ] });
 
 my $nginx = Qbsync::Nginx->webhook(sim => $sim, read_timeout => '1s',
-                                   directives => <<"_EOD_");
+                                   dead_letter => 1, directives => <<"_EOD_");
             qbsync_rate_limit 6000r/m cooldown=1s;
             qbsync_retry strategy=jitter attempts=3 base=100ms max=1s
                          budget=3s;
@@ -140,6 +144,44 @@ my $result = Qbsync::Sender::deliver(url => $nginx->url('/stripe/qbsync'),
 my $elapsed = time - $started;
 waitpid $monkey, 0;
 
+# --- the operator replays the dead letters once the faults stop -----------
+
+my (%parked, %replayed, $replays);
+
+for my $id (keys %{ $result->{bodies} }) {
+    $parked{$id} = 1 if $result->{bodies}{$id} =~ /"action":"dead_lettered"/;
+}
+
+open my $file, '<', $nginx->dir . '/state/dead-letter.jsonl';
+my %in_file;
+for my $line ($file ? <$file> : ()) {
+    my $letter = decode_json($line);
+    $in_file{ $letter->{dead_letter} } = $letter->{reason}
+        if $letter->{dead_letter};
+}
+
+is(scalar(grep { !$in_file{$_} } keys %parked), 0,
+   'every event answered dead_lettered is in the file with a reason');
+
+Qbsync::Sim::control(POST => '/_sim/faults', { rules => [] });
+
+my $http = HTTP::Tiny->new(timeout => 120);
+my $replay = $http->post($nginx->url('/qbsync/dead-letter'));
+my $replies = eval { decode_json($replay->{content}) } || { replayed => [] };
+
+is($replay->{status}, 200, 'the replay of all dead letters is answered');
+for my $reply (@{ $replies->{replayed} }) {
+    $replayed{ $reply->{action} // "error $reply->{error}" }++;
+}
+is($replays = scalar(grep { ($_->{action} // '') eq 'dead_lettered'
+                            || !$_->{action} } @{ $replies->{replayed} }), 0,
+   'no letter is refused again once QuickBooks accepts')
+    or diag($replay->{content});
+
+my $listed = decode_json($http->get($nginx->url('/qbsync/dead-letter'))
+                         ->{content});
+is($listed->{count}, 0, 'no dead letter is left');
+
 # --- what QuickBooks holds -------------------------------------------------
 
 my $state = Qbsync::Sim::control(GET => '/_sim/state');
@@ -189,6 +231,8 @@ diag(sprintf "%d events, %d deliveries in %.1f s (%s); %d duplicates sent",
                     sort keys %{ $result->{statuses} }),
      $result->{duplicates});
 diag('actions: ' . join(', ', map { "$_ $actions{$_}" } sort keys %actions));
+diag(scalar(keys %parked) . ' dead letters, replayed: '
+     . join(', ', map { "$_ $replayed{$_}" } sort keys %replayed));
 diag('faults injected: ' . join(', ', map { "$_ $faults->{$_}" }
                                          sort keys %$faults)
      . "; throttled $state->{throttle}{throttled}");

@@ -15,7 +15,9 @@ package Qbsync::Nginx;
 # webhook() starts the sync as the tests configure it: /stripe/qbsync
 # against the simulator on $port, through an upstream with keepalive, the
 # token file and client secret in place; $text adds directives to the
-# webhook location, read_timeout sets the proxy's (default 5s).
+# webhook location, read_timeout sets the proxy's (default 5s), and
+# dead_letter => 1 adds the dead-letter file (state/dead-letter.jsonl in
+# the prefix) and its admin location /qbsync/dead-letter.
 #
 # $text is the inside of the http block; __PREFIX__ in it becomes the
 # prefix directory and __PORT__ the port nginx listens on.
@@ -57,7 +59,8 @@ sub start {
     }, $class;
 
     my $dir = $self->{dir};
-    make_path("$dir/logs", "$dir/conf", "$dir/html", "$dir/tokens");
+    make_path("$dir/logs", "$dir/conf", "$dir/html", "$dir/tokens",
+              "$dir/state");
     chmod 0755, $dir;
 
     my $module = $ENV{TEST_NGINX_LOAD_MODULES}
@@ -84,10 +87,11 @@ _EOC_
         $self->write($file, $o{files}{$file});
     }
 
-    # the workers rotate the token file: they must own it and its directory
+    # the workers rotate the token file and append dead letters: they
+    # must own those files and their directories
     if ($> == 0) {
         my (undef, undef, $uid, $gid) = getpwnam('nobody');
-        chown $uid, $gid, "$dir/tokens", glob("$dir/tokens/*");
+        chown $uid, $gid, "$dir/tokens", "$dir/state", glob("$dir/tokens/*");
     }
 
     my $binary = $ENV{TEST_NGINX_BINARY} // 'nginx';
@@ -108,13 +112,20 @@ sub webhook {
     my $zone = $o{zone} // '8m';
     my $read_timeout = $o{read_timeout} // '5s';
     my $secret = $Qbsync::Stripe::Secret // 'whsec_qbsync_test_secret';
+    my ($dead_letter, $admin) = ('', '');
+
+    if ($o{dead_letter}) {
+        $dead_letter = "    qbsync_dead_letter __PREFIX__/state/dead-letter.jsonl;\n";
+        $admin = "        location = /qbsync/dead-letter {\n"
+                 . "            qbsync_dead_letter_admin;\n        }\n";
+    }
 
     return $class->start(workers => $o{workers} // 2, files => {
         'qbo.secret'         => "qbsync-client-secret\n",
         'tokens/tokens.json' => '{"refresh_token":"rt-initial"}',
     }, http => <<"_EOC_");
     qbsync_zone qbsync:$zone;
-
+$dead_letter
     upstream quickbooks { server 127.0.0.1:$sim; keepalive 16; }
 
     server {
@@ -145,7 +156,7 @@ $directives
             internal;
             proxy_pass http://127.0.0.1:$sim/oauth2/v1/tokens/bearer;
         }
-    }
+$admin    }
 _EOC_
 }
 
