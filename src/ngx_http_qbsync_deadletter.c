@@ -1015,6 +1015,7 @@ ngx_http_qbsync_dead_letter_admit(ngx_http_request_t *r,
     ctx->idempotency_ttl = (ngx_msec_t) replay->conf->idempotency_ttl * 1000;
     ctx->key.ns = replay->conf->endpoint;
     ctx->key.reclaim = NGX_HTTP_QBSYNC_ACTION_DEAD_LETTERED;
+    ctx->key.detail = ctx->event_type;
 
     switch (ngx_http_qbsync_key_acquire(ctx->shm_zone, &ctx->key,
                               (ngx_msec_t) replay->conf->inflight_lease * 1000,

@@ -31,6 +31,9 @@ static void ngx_http_qbsync_gate_body_handler(ngx_http_request_t *r);
 static ngx_http_qbsync_outcome_e ngx_http_qbsync_check_body(
     ngx_http_request_t *r, ngx_http_qbsync_loc_conf_t *qlcf,
     ngx_http_qbsync_ctx_t *ctx, qbsync_event_t *event);
+static ngx_uint_t ngx_http_qbsync_seen(ngx_http_request_t *r,
+    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_ctx_t *ctx,
+    qbsync_chunk_t *chunks, size_t nchunks, qbsync_event_t *event);
 static ngx_http_qbsync_outcome_e ngx_http_qbsync_acquire(
     ngx_http_request_t *r, ngx_http_qbsync_loc_conf_t *qlcf,
     ngx_http_qbsync_ctx_t *ctx, time_t *retry_after);
@@ -560,6 +563,10 @@ ngx_http_qbsync_check_body(ngx_http_request_t *r,
         return NGX_HTTP_QBSYNC_INTERNAL_ERROR;
     }
 
+    if (ngx_http_qbsync_seen(r, qlcf, ctx, chunks, nchunks, event)) {
+        return NGX_HTTP_QBSYNC_DUPLICATE;
+    }
+
     erc = qbsync_event_parse(chunks, nchunks, event);
 
     switch (erc) {
@@ -595,6 +602,59 @@ ngx_http_qbsync_check_body(ngx_http_request_t *r,
 }
 
 
+/*
+ * A redelivery of an event already handled is answered on its id alone:
+ * the body is signed, so it is Stripe's, and it was validated when it
+ * first came.  yajl reads only up to the top-level "id", which Stripe
+ * writes first, instead of the whole event.
+ */
+
+static ngx_uint_t
+ngx_http_qbsync_seen(ngx_http_request_t *r, ngx_http_qbsync_loc_conf_t *qlcf,
+    ngx_http_qbsync_ctx_t *ctx, qbsync_chunk_t *chunks, size_t nchunks,
+    qbsync_event_t *event)
+{
+    u_char                 *p;
+    size_t                  type_len;
+    ngx_uint_t              action;
+    ngx_http_qbsync_key_t   key;
+
+    if (qbsync_event_peek_id(chunks, nchunks, event) != QBSYNC_EVENT_OK) {
+        return 0;
+    }
+
+    ngx_memzero(&key, sizeof(ngx_http_qbsync_key_t));
+    key.ns = qlcf->endpoint;
+    key.id.data = (u_char *) event->id;
+    key.id.len = event->id_len;
+
+    if (ngx_http_qbsync_key_peek(qlcf->shm_zone, &key, &action,
+                                 (u_char *) event->type,
+                                 QBSYNC_EVENT_TYPE_MAX, &type_len)
+        != NGX_OK)
+    {
+        return 0;
+    }
+
+    p = ngx_pnalloc(r->pool, event->id_len + type_len);
+    if (p == NULL) {
+        return 0;
+    }
+
+    ctx->key.id.data = p;
+    ctx->key.id.len = event->id_len;
+    p = ngx_cpymem(p, event->id, event->id_len);
+
+    ctx->event_type.data = p;
+    ctx->event_type.len = type_len;
+    ngx_memcpy(p, event->type, type_len);
+
+    ctx->action = action;
+
+    return 1;
+}
+
+
 static ngx_http_qbsync_outcome_e
 ngx_http_qbsync_acquire(ngx_http_request_t *r,
     ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_ctx_t *ctx,
@@ -606,6 +666,7 @@ ngx_http_qbsync_acquire(ngx_http_request_t *r,
     ctx->shm_zone = qlcf->shm_zone;
     ctx->idempotency_ttl = (ngx_msec_t) qlcf->idempotency_ttl * 1000;
     ctx->key.ns = qlcf->endpoint;
+    ctx->key.detail = ctx->event_type;
 
     rc = ngx_http_qbsync_key_acquire(qlcf->shm_zone, &ctx->key,
                                      (ngx_msec_t) qlcf->inflight_lease * 1000,

@@ -365,11 +365,18 @@ ngx_http_qbsync_key_acquire(ngx_shm_zone_t *shm_zone,
                                         1);
         }
 
-        ngx_queue_remove(&qn->queue);
+        if (qn->value_len == key->detail.len) {
+            ngx_queue_remove(&qn->queue);
 
-    } else {
-        qn = ngx_http_qbsync_insert(zone, hash, key->ns, &key->id, 0,
-                                    &evicted);
+        } else {
+            ngx_http_qbsync_delete(zone, qn);
+            qn = NULL;
+        }
+    }
+
+    if (qn == NULL) {
+        qn = ngx_http_qbsync_insert(zone, hash, key->ns, &key->id,
+                                    key->detail.len, &evicted);
 
         if (qn == NULL) {
             q = ngx_queue_last(&zone->sh->inflight);
@@ -392,6 +399,12 @@ ngx_http_qbsync_key_acquire(ngx_shm_zone_t *shm_zone,
 
     qn->kind = NGX_HTTP_QBSYNC_KEY_INFLIGHT;
     qn->action = 0;
+    qn->value_len = (uint32_t) key->detail.len;
+
+    if (key->detail.len) {
+        ngx_memcpy(qn->data + qn->len, key->detail.data, key->detail.len);
+    }
+
     qn->expires = now + lease;
     qn->used = now;
     qn->ticket = ++zone->sh->next_ticket;
@@ -406,6 +419,46 @@ ngx_http_qbsync_key_acquire(ngx_shm_zone_t *shm_zone,
     }
 
     return NGX_HTTP_QBSYNC_KEY_ACQUIRED;
+}
+
+
+ngx_int_t
+ngx_http_qbsync_key_peek(ngx_shm_zone_t *shm_zone,
+    ngx_http_qbsync_key_t *key, ngx_uint_t *action, u_char *detail,
+    size_t size, size_t *len)
+{
+    uint32_t                 hash;
+    ngx_int_t                rc;
+    ngx_msec_t               now;
+    ngx_http_qbsync_zone_t  *zone;
+    ngx_http_qbsync_node_t  *qn;
+
+    zone = shm_zone->data;
+    hash = ngx_http_qbsync_hash(key->ns, &key->id);
+    now = ngx_http_qbsync_zone_now();
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    qn = ngx_http_qbsync_lookup(zone, hash, key->ns, &key->id);
+
+    if (qn != NULL && qn->kind == NGX_HTTP_QBSYNC_KEY_DONE
+        && qn->expires > now)
+    {
+        qn->used = now;
+        ngx_queue_remove(&qn->queue);
+        ngx_queue_insert_head(&zone->sh->done, &qn->queue);
+
+        *action = qn->action;
+        *len = ngx_min(size, (size_t) qn->value_len);
+        ngx_memcpy(detail, qn->data + qn->len, *len);
+
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
 }
 
 

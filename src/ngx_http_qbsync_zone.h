@@ -67,6 +67,9 @@ typedef struct {
 
     /* a done key with this action is taken like a free one (a replay) */
     ngx_uint_t                   reclaim;
+
+    /* kept with the key, for its duplicates: an event's type */
+    ngx_str_t                    detail;
 } ngx_http_qbsync_key_t;
 
 
@@ -81,6 +84,13 @@ void ngx_http_qbsync_zone_set_dead_letter(ngx_shm_zone_t *shm_zone,
 ngx_http_qbsync_key_rc_e ngx_http_qbsync_key_acquire(ngx_shm_zone_t *shm_zone,
     ngx_http_qbsync_key_t *key, ngx_msec_t lease, time_t *retry_after,
     ngx_uint_t *action);
+/*
+ * Whether the key is done, without taking it: NGX_OK with its action and
+ * detail (up to size bytes) for a duplicate, NGX_DECLINED otherwise.
+ */
+ngx_int_t ngx_http_qbsync_key_peek(ngx_shm_zone_t *shm_zone,
+    ngx_http_qbsync_key_t *key, ngx_uint_t *action, u_char *detail,
+    size_t size, size_t *len);
 void ngx_http_qbsync_key_complete(ngx_shm_zone_t *shm_zone,
     ngx_http_qbsync_key_t *key, ngx_msec_t ttl, ngx_uint_t action,
     ngx_log_t *log);

@@ -442,6 +442,147 @@ qbsync_event_check_created(qbsync_event_t *event, qbsync_event_value_e kind,
 }
 
 
+/* what qbsync_event_peek_id() needs to know while yajl reads */
+typedef struct {
+    qbsync_event_t  *event;
+    unsigned         depth;
+    unsigned         at_id:1;
+    unsigned         found:1;
+} qbsync_event_peek_t;
+
+
+static int
+qbsync_event_peek_other(void *data)
+{
+    qbsync_event_peek_t *peek = data;
+
+    /* a top-level "id" that is no string: no id to peek at */
+    return !peek->at_id;
+}
+
+
+static int
+qbsync_event_peek_scalar(void *data, const char *value, size_t len)
+{
+    (void) value;
+    (void) len;
+
+    return qbsync_event_peek_other(data);
+}
+
+
+static int
+qbsync_event_peek_boolean(void *data, int value)
+{
+    (void) value;
+
+    return qbsync_event_peek_other(data);
+}
+
+
+static int
+qbsync_event_peek_string(void *data, const unsigned char *value, size_t len)
+{
+    qbsync_event_peek_t *peek = data;
+
+    if (!peek->at_id) {
+        return 1;
+    }
+
+    peek->found = (qbsync_event_check_id(peek->event,
+                                         QBSYNC_EVENT_VALUE_STRING, value,
+                                         len)
+                   == NULL);
+
+    /* found or not, the parse has nothing more to say */
+    return 0;
+}
+
+
+static int
+qbsync_event_peek_start(void *data)
+{
+    qbsync_event_peek_t *peek = data;
+
+    if (peek->at_id) {
+        return 0;
+    }
+
+    peek->depth++;
+
+    return 1;
+}
+
+
+static int
+qbsync_event_peek_end(void *data)
+{
+    qbsync_event_peek_t *peek = data;
+
+    peek->depth--;
+
+    return 1;
+}
+
+
+static int
+qbsync_event_peek_key(void *data, const unsigned char *key, size_t len)
+{
+    qbsync_event_peek_t *peek = data;
+
+    peek->at_id = (peek->depth == 1 && len == 2 && key[0] == 'i'
+                   && key[1] == 'd');
+
+    return 1;
+}
+
+
+static const yajl_callbacks  qbsync_event_peek_callbacks = {
+    qbsync_event_peek_other,
+    qbsync_event_peek_boolean,
+    NULL,
+    NULL,
+    qbsync_event_peek_scalar,
+    qbsync_event_peek_string,
+    qbsync_event_peek_start,
+    qbsync_event_peek_key,
+    qbsync_event_peek_end,
+    qbsync_event_peek_start,
+    qbsync_event_peek_end
+};
+
+
+qbsync_event_rc_t
+qbsync_event_peek_id(const qbsync_chunk_t *body, size_t nchunks,
+    qbsync_event_t *event)
+{
+    size_t               i;
+    yajl_handle          yajl;
+    yajl_status          status;
+    qbsync_event_peek_t  peek;
+
+    memset(&peek, 0, sizeof(qbsync_event_peek_t));
+    peek.event = event;
+
+    yajl = yajl_alloc(&qbsync_event_peek_callbacks, NULL, &peek);
+    if (yajl == NULL) {
+        return QBSYNC_EVENT_ERROR;
+    }
+
+    status = yajl_status_ok;
+
+    for (i = 0; i < nchunks && status == yajl_status_ok; i++) {
+        if (body[i].len) {
+            status = yajl_parse(yajl, body[i].data, body[i].len);
+        }
+    }
+
+    yajl_free(yajl);
+
+    return peek.found ? QBSYNC_EVENT_OK : QBSYNC_EVENT_INVALID;
+}
+
+
 /*
  * Stripe's ids and event types are made of these characters only; holding
  * to them keeps control characters and quotes out of the logs, the

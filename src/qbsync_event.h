@@ -50,5 +50,15 @@ typedef struct {
 qbsync_event_rc_t qbsync_event_parse(const qbsync_chunk_t *body,
     size_t nchunks, qbsync_event_t *event);
 
+/*
+ * The top-level "id" of a body that is signed, so authentic, read with
+ * yajl as far as needed and no further: Stripe writes it first.  OK puts
+ * it in event->id, a valid evt_ id; anything else (no such member before
+ * the end, JSON broken before it, an id that is no evt_ id) is
+ * INVALID, and only qbsync_event_parse() tells why.
+ */
+qbsync_event_rc_t qbsync_event_peek_id(const qbsync_chunk_t *body,
+    size_t nchunks, qbsync_event_t *event);
+
 
 #endif /* _QBSYNC_EVENT_H_INCLUDED_ */

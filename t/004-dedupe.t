@@ -93,7 +93,22 @@ __DATA__
 
 
 
-=== TEST 2: a backend error releases the key: the redelivery reaches it
+=== TEST 2: a duplicate is known by its id and keeps its type for the log
+The redelivery is answered from the key: its type comes from the zone, as
+the body is read only up to its id.
+--- pipelined_requests eval
+[ ::delivery('/stripe/webhook'), ::delivery('/stripe/webhook') ]
+--- more_headers eval: ::signed()
+--- error_code eval
+[200, 200]
+--- grep_error_log eval: qr/qbsync: event "evt_\w+" \(product.updated\): \w+/
+--- grep_error_log_out
+qbsync: event "evt_1QbsyncDedupe000000001" (product.updated): verified
+qbsync: event "evt_1QbsyncDedupe000000001" (product.updated): duplicate
+
+
+
+=== TEST 3: a backend error releases the key: the redelivery reaches it
 --- pipelined_requests eval
 [ ::delivery('/stripe/webhook'), ::delivery('/stripe/webhook') ]
 --- more_headers eval: ::signed() . "X-Test: /status/500"
@@ -110,7 +125,7 @@ answered 500: released for redelivery
 
 
 
-=== TEST 3: a 4xx from the backend releases the key too
+=== TEST 4: a 4xx from the backend releases the key too
 --- pipelined_requests eval
 [ ::delivery('/stripe/webhook'), ::delivery('/stripe/webhook') ]
 --- more_headers eval: ::signed() . "X-Test: /status/409"
@@ -119,7 +134,7 @@ answered 500: released for redelivery
 
 
 
-=== TEST 4: a backend timeout releases the key
+=== TEST 5: a backend timeout releases the key
 --- pipelined_requests eval
 [ ::delivery('/stripe/webhook'), ::delivery('/stripe/webhook') ]
 --- more_headers eval: ::signed() . "X-Test: /hole"
@@ -132,7 +147,7 @@ answered 504: released for redelivery
 
 
 
-=== TEST 5: a backend that refuses connections releases the key
+=== TEST 6: a backend that refuses connections releases the key
 --- config
     location = /stripe/webhook {
         qbsync_verify on;
@@ -149,7 +164,7 @@ answered 502: released for redelivery
 
 
 
-=== TEST 6: a delivery while the event is in flight gets 409 and Retry-After
+=== TEST 7: a delivery while the event is in flight gets 409 and Retry-After
 While the mirrored delivery waits on a slow backend, the same event
 arrives again.
 --- config eval
@@ -166,7 +181,7 @@ Content-Type: application/json
 
 
 
-=== TEST 7: the same event id at another endpoint is another key
+=== TEST 8: the same event id at another endpoint is another key
 --- config
     location = /stripe/webhook {
         qbsync_verify on;
@@ -188,7 +203,7 @@ Content-Type: application/json
 
 
 
-=== TEST 8: a done key expires after qbsync_idempotency_ttl
+=== TEST 9: a done key expires after qbsync_idempotency_ttl
 --- config eval
 $::Config =~ s/(qbsync_verify on;)/$1\n        qbsync_idempotency_ttl 1s;/r
 --- pipelined_requests eval
@@ -201,7 +216,7 @@ $::Config =~ s/(qbsync_verify on;)/$1\n        qbsync_idempotency_ttl 1s;/r
 
 
 
-=== TEST 9: an in-flight key whose lease ran out is taken over
+=== TEST 10: an in-flight key whose lease ran out is taken over
 The mirrored delivery hangs on the backend past its lease; the later one
 is let through as if the first had died with its worker.
 --- config eval

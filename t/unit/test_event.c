@@ -526,6 +526,64 @@ test_deep(void)
 }
 
 
+static qbsync_event_rc_t
+peek(const char *json)
+{
+    qbsync_chunk_t  chunk;
+
+    memset(&event, 0, sizeof(event));
+    chunk.data = (const unsigned char *) json;
+    chunk.len = strlen(json);
+
+    return qbsync_event_peek_id(&chunk, 1, &event);
+}
+
+
+static void
+peeks(const char *json, const char *id)
+{
+    if (is_int(peek(json), QBSYNC_EVENT_OK, tap_name("peek ", json))) {
+        is_str(event.id, id, "  the top-level id");
+    }
+}
+
+
+static void
+test_peek_id(void)
+{
+    size_t          i;
+    qbsync_chunk_t  chunks[3];
+    const char     *split = "{\"id\":\"evt_1Split\",\"type\":" TYPE "}";
+
+    peeks("{\"id\":\"evt_1Q\",\"type\":\"x\"", "evt_1Q");
+    peeks("{\"data\":{\"object\":{\"id\":\"prod_1\"}},\"list\":[{\"id\":1}],"
+          "\"id\":\"evt_2\"}", "evt_2");
+    peeks(" {\n  \"id\": \"evt_3\" }", "evt_3");
+
+    ok(peek("{\"id\":1}") == QBSYNC_EVENT_INVALID, "an id that is a number");
+    ok(peek("{\"id\":{\"id\":\"evt_1\"}}") == QBSYNC_EVENT_INVALID,
+       "an id that is an object");
+    ok(peek("{\"id\":\"prod_1\"}") == QBSYNC_EVENT_INVALID,
+       "an id without evt_");
+    ok(peek("{\"type\":\"x\"}") == QBSYNC_EVENT_INVALID, "no id at all");
+    ok(peek("{\"data\":{\"id\":\"evt_9\"}}") == QBSYNC_EVENT_INVALID,
+       "a nested id is not the event's");
+    ok(peek("{\"a\":tru, \"id\":\"evt_1\"}") == QBSYNC_EVENT_INVALID,
+       "JSON broken before the id");
+    ok(peek("[\"id\",\"evt_1\"]") == QBSYNC_EVENT_INVALID, "an array");
+    ok(peek("") == QBSYNC_EVENT_INVALID, "nothing");
+
+    /* the id cut across the body's pieces */
+    for (i = 0; i < 3; i++) {
+        chunks[i].data = (const unsigned char *) split + i * 6;
+        chunks[i].len = (i < 2) ? 6 : strlen(split) - 12;
+    }
+
+    ok(qbsync_event_peek_id(chunks, 3, &event) == QBSYNC_EVENT_OK
+       && strcmp(event.id, "evt_1Split") == 0, "an id cut in three pieces");
+}
+
+
 int
 main(void)
 {
@@ -541,6 +599,7 @@ main(void)
     test_order();
     test_skipped();
     test_deep();
+    test_peek_id();
 
     return done();
 }
