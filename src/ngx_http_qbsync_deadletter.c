@@ -105,6 +105,7 @@ static ngx_int_t ngx_http_qbsync_dead_letter_json(ngx_pool_t *pool,
     ngx_str_t *out);
 static ngx_int_t ngx_http_qbsync_dead_letter_add(ngx_pool_t *pool,
     ngx_str_t *list, size_t *size, u_char *object, size_t len);
+static u_char *ngx_http_qbsync_dead_letter_now(u_char *buf);
 static ngx_str_t *ngx_http_qbsync_dead_letter_path(ngx_http_request_t *r);
 static uint32_t ngx_http_qbsync_dead_letter_ns(ngx_shm_zone_t *shm_zone);
 static ngx_int_t ngx_http_qbsync_dead_letter_key(ngx_pool_t *pool,
@@ -120,7 +121,6 @@ ngx_http_qbsync_dead_letter_park(ngx_http_request_t *r,
 {
     u_char                    *p;
     size_t                     i, len;
-    ngx_tm_t                   tm;
     ngx_str_t                 *path, line;
     ngx_http_qbsync_letter_t   letter;
 
@@ -154,13 +154,7 @@ ngx_http_qbsync_dead_letter_park(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_gmtime(ngx_time(), &tm);
-
-    letter.time.len = ngx_sprintf(letter.time.data,
-                                  "%4d-%02d-%02dT%02d:%02d:%02dZ",
-                                  tm.ngx_tm_year, tm.ngx_tm_mon,
-                                  tm.ngx_tm_mday, tm.ngx_tm_hour,
-                                  tm.ngx_tm_min, tm.ngx_tm_sec)
+    letter.time.len = ngx_http_qbsync_dead_letter_now(letter.time.data)
                       - letter.time.data;
 
     letter.endpoint.data = letter.time.data + letter.time.len;
@@ -256,7 +250,6 @@ ngx_http_qbsync_dead_letter_resolved(ngx_http_request_t *r,
     ngx_str_t *action)
 {
     size_t                 size;
-    ngx_tm_t               tm;
     ngx_str_t             *path, line;
     qbsync_json_member_t   members[4];
     u_char                 time[NGX_HTTP_QBSYNC_ISO_TIME_LEN + 1];
@@ -266,10 +259,7 @@ ngx_http_qbsync_dead_letter_resolved(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_gmtime(ngx_time(), &tm);
-    ngx_sprintf(time, "%4d-%02d-%02dT%02d:%02d:%02dZ", tm.ngx_tm_year,
-                tm.ngx_tm_mon, tm.ngx_tm_mday, tm.ngx_tm_hour, tm.ngx_tm_min,
-                tm.ngx_tm_sec);
+    (void) ngx_http_qbsync_dead_letter_now(time);
 
     ngx_memzero(members, sizeof(members));
 
@@ -1306,6 +1296,21 @@ ngx_http_qbsync_dead_letter_add(ngx_pool_t *pool, ngx_str_t *list,
     list->len += len;
 
     return NGX_OK;
+}
+
+
+/* The time of a line, as the operator reads it: "2026-11-28T01:50:00Z". */
+
+static u_char *
+ngx_http_qbsync_dead_letter_now(u_char *buf)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime(ngx_time(), &tm);
+
+    return ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02dZ", tm.ngx_tm_year,
+                       tm.ngx_tm_mon, tm.ngx_tm_mday, tm.ngx_tm_hour,
+                       tm.ngx_tm_min, tm.ngx_tm_sec);
 }
 
 
