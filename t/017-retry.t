@@ -163,3 +163,21 @@ try 2 of
 [qr/try 2 of 2 in 100 ms/]
 --- no_error_log
 try 3 of
+
+
+
+=== TEST 10: the rate limit leaves no room within the budget: back to Stripe with the limiter's Retry-After
+One call a minute: the first event's query takes the slot, its next call
+would wait a minute, far past the budget.
+--- retry: qbsync_rate_limit 1r/m; qbsync_retry budget=2s;
+--- fault: (count => 0)
+--- error_code eval
+[200, 200, 503, 200]
+--- response_headers_like eval
+['', '', 'Retry-After: (6[0-4])', '']
+--- response_body_like eval
+['"realm"', '"rules"',
+ '^\{"error":"quickbooks_rate_limited","message":"QuickBooks. rate limit leaves no room for this event now; retry later"\}$',
+ '"query":1,']
+--- error_log eval
+qr/the rate limit of realm "9341453201" leaves no room for event "evt_\w+" within its budget; back to Stripe for 6[0-4] s/

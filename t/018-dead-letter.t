@@ -166,3 +166,14 @@ Qbsync::Webhook::headers(@steps)
  '^\{"count":2,"replayed":\[\{"event":"evt_1DeadLetterAll00000000\d","status":"200","action":"created"[^]]*\},\{"event":"evt_1DeadLetterAll00000000\d","status":"200","action":"created"',
  '^\{"count":0,"dead_letters":\[\]\}$',
  '(?=.*"Name":"All 1")(?=.*"Name":"All 2")(?=.*"create":2,)']
+
+
+
+=== TEST 7: a letter whose location is not in this server is not replayed
+--- dead_letters
+>>> dead-letter.jsonl
+{"dead_letter":"evt_1Elsewhere0000000000001","time":"2026-11-20T10:00:00Z","endpoint":"0000abcd","location":"/other/qbsync","type":"product.updated","product":"prod_A","error":"quickbooks_rejected","reason":"QuickBooks fault 6000: x","body":"{\"id\":\"evt_1Elsewhere0000000000001\",\"object\":\"event\",\"created\":1,\"data\":{\"object\":{}},\"type\":\"product.updated\"}"}
+--- request
+POST /qbsync/dead-letter?event=evt_1Elsewhere0000000000001
+--- response_body_like eval
+qr/^\{"count":1,"replayed":\[\{"event":"evt_1Elsewhere0000000000001","error":"location_gone","message":"no qbsync_webhook location of this server received it[^"]*"\}\]\}$/
