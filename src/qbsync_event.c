@@ -68,6 +68,8 @@ typedef struct {
 } qbsync_event_ctx_t;
 
 
+static yajl_status qbsync_event_feed(yajl_handle yajl,
+    const qbsync_chunk_t *body, size_t nchunks);
 static int qbsync_event_null(void *data);
 static int qbsync_event_boolean(void *data, int value);
 static int qbsync_event_number(void *data, const char *value, size_t len);
@@ -160,13 +162,7 @@ qbsync_event_parse(const qbsync_chunk_t *body, size_t nchunks,
         return QBSYNC_EVENT_ERROR;
     }
 
-    status = yajl_status_ok;
-
-    for (i = 0; i < nchunks && status == yajl_status_ok; i++) {
-        if (body[i].len) {
-            status = yajl_parse(yajl, body[i].data, body[i].len);
-        }
-    }
+    status = qbsync_event_feed(yajl, body, nchunks);
 
     if (status == yajl_status_ok) {
         status = yajl_complete_parse(yajl);
@@ -182,6 +178,26 @@ qbsync_event_parse(const qbsync_chunk_t *body, size_t nchunks,
     yajl_free(yajl);
 
     return rc;
+}
+
+
+/* The body's pieces through yajl, until one of them fails or cancels. */
+static yajl_status
+qbsync_event_feed(yajl_handle yajl, const qbsync_chunk_t *body,
+    size_t nchunks)
+{
+    size_t       i;
+    yajl_status  status;
+
+    status = yajl_status_ok;
+
+    for (i = 0; i < nchunks && status == yajl_status_ok; i++) {
+        if (body[i].len) {
+            status = yajl_parse(yajl, body[i].data, body[i].len);
+        }
+    }
+
+    return status;
 }
 
 
@@ -556,9 +572,7 @@ qbsync_event_rc_t
 qbsync_event_peek_id(const qbsync_chunk_t *body, size_t nchunks,
     qbsync_event_t *event)
 {
-    size_t               i;
     yajl_handle          yajl;
-    yajl_status          status;
     qbsync_event_peek_t  peek;
 
     memset(&peek, 0, sizeof(qbsync_event_peek_t));
@@ -569,13 +583,8 @@ qbsync_event_peek_id(const qbsync_chunk_t *body, size_t nchunks,
         return QBSYNC_EVENT_ERROR;
     }
 
-    status = yajl_status_ok;
-
-    for (i = 0; i < nchunks && status == yajl_status_ok; i++) {
-        if (body[i].len) {
-            status = yajl_parse(yajl, body[i].data, body[i].len);
-        }
-    }
+    /* the callbacks cancel once they know: the status says nothing more */
+    (void) qbsync_event_feed(yajl, body, nchunks);
 
     yajl_free(yajl);
 

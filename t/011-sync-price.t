@@ -43,16 +43,7 @@ sub ::priced {
     );
 }
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('http_config', 'qbsync_zone qbsync:4m;')
-        unless defined $block->http_config;
-    $block->set_value('config', Qbsync::Webhook::config())
-        unless defined $block->config;
-    $block->set_value('user_files', Qbsync::Webhook::user_files())
-        unless defined $block->user_files;
-});
+add_block_preprocessor(sub { Qbsync::Webhook::defaults(shift) });
 
 check_accum_error_log();
 no_shuffle();

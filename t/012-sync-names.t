@@ -42,13 +42,7 @@ sub ::suffixed_steps {
         ['state']);
 }
 
-add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('http_config', 'qbsync_zone qbsync:4m;');
-    $block->set_value('config', Qbsync::Webhook::config());
-    $block->set_value('user_files', Qbsync::Webhook::user_files());
-});
+add_block_preprocessor(sub { Qbsync::Webhook::defaults(shift) });
 
 check_accum_error_log();
 no_shuffle();

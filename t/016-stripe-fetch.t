@@ -26,11 +26,7 @@ our $PriceEvent = Qbsync::Webhook::event(type => 'price.updated',
     object => Qbsync::Webhook::price(unit_amount_decimal => '1'));
 
 add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('http_config', 'qbsync_zone qbsync:4m;');
-    $block->set_value('config', Qbsync::Webhook::config(stripe => 1));
-    $block->set_value('user_files', Qbsync::Webhook::user_files());
+    Qbsync::Webhook::defaults(shift, stripe => 1);
 });
 
 check_accum_error_log();

@@ -89,6 +89,20 @@ $stripe$extra    }
 _EOC_
 }
 
+# The sync's block defaults, for a .t file's add_block_preprocessor: a zone,
+# the webhook location of config(%o) and its files, where the block gives
+# none of its own.
+sub defaults {
+    my ($block, %o) = @_;
+
+    $block->set_value('http_config', 'qbsync_zone qbsync:4m;')
+        unless defined $block->http_config;
+    $block->set_value('config', config(%o))
+        unless defined $block->config;
+    $block->set_value('user_files', user_files())
+        unless defined $block->user_files;
+}
+
 sub user_files {
     my (%o) = @_;
 
