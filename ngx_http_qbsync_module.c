@@ -8,6 +8,7 @@
 #include "ngx_http_qbsync_zone.h"
 #include "ngx_http_qbsync_gate.h"
 #include "ngx_http_qbsync_webhook.h"
+#include "ngx_http_qbsync_batch.h"
 #include "ngx_http_qbsync_deadletter.h"
 #include "ngx_http_qbsync_secrets.h"
 
@@ -19,6 +20,8 @@ static void *ngx_http_qbsync_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_qbsync_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_qbsync_merge_webhook(ngx_conf_t *cf,
+    ngx_http_qbsync_loc_conf_t *conf);
+static char *ngx_http_qbsync_merge_batch(ngx_conf_t *cf,
     ngx_http_qbsync_loc_conf_t *conf);
 static char *ngx_http_qbsync_resolve_zone(ngx_conf_t *cf,
     ngx_http_qbsync_loc_conf_t *conf);
@@ -95,6 +98,7 @@ static qbsync_retry_policy_t  ngx_http_qbsync_default_retry = {
 
 static ngx_int_t  ngx_http_qbsync_verify_mode = NGX_HTTP_QBSYNC_VERIFY;
 static ngx_int_t  ngx_http_qbsync_webhook_mode = NGX_HTTP_QBSYNC_WEBHOOK;
+static ngx_int_t  ngx_http_qbsync_batch_mode = NGX_HTTP_QBSYNC_BATCH;
 
 
 static ngx_conf_enum_t  ngx_http_qbsync_livemodes[] = {
@@ -127,6 +131,13 @@ static ngx_command_t  ngx_http_qbsync_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       &ngx_http_qbsync_webhook_mode },
+
+    { ngx_string("qbsync_batch"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_qbsync_mode,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      &ngx_http_qbsync_batch_mode },
 
     { ngx_string("qbsync_webhook_secret"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -425,6 +436,10 @@ ngx_http_qbsync_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return ngx_http_qbsync_merge_admin(cf, conf);
     }
 
+    if (conf->mode == NGX_HTTP_QBSYNC_BATCH) {
+        return ngx_http_qbsync_merge_batch(cf, conf);
+    }
+
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     if (conf->mode == NGX_HTTP_QBSYNC_WEBHOOK && clcf->handler != NULL
@@ -511,6 +526,52 @@ ngx_http_qbsync_merge_webhook(ngx_conf_t *cf, ngx_http_qbsync_loc_conf_t *conf)
 }
 
 
+/*
+ * The batch location writes with the webhook's QuickBooks settings and
+ * zone: the same realm, the same limiter, the same mapping cache.
+ */
+
+static char *
+ngx_http_qbsync_merge_batch(ngx_conf_t *cf, ngx_http_qbsync_loc_conf_t *conf)
+{
+    const char                   *missing;
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_qbsync_main_conf_t  *qmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    qmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qbsync_module);
+
+    missing = (conf->quickbooks == NULL) ? "qbsync_quickbooks"
+              : (conf->oauth == NULL) ? "qbsync_oauth"
+              : (conf->item == NULL) ? "qbsync_item"
+              : NULL;
+
+    if (missing) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"qbsync_batch\" is on in location \"%V\" but "
+                           "no \"%s\" applies there", &clcf->name, missing);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_qbsync_resolve_zone(cf, conf) != NGX_CONF_OK
+        || ngx_http_qbsync_bind(cf, &qmcf->realms, &conf->quickbooks->realm,
+                                conf->shm_zone, "realm")
+           != NGX_CONF_OK
+        || ngx_http_qbsync_bind(cf, &qmcf->token_files,
+                                &conf->oauth->token_file, conf->shm_zone,
+                                "token file")
+           != NGX_CONF_OK
+        || ngx_http_qbsync_bind_limits(cf, conf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf->handler = ngx_http_qbsync_batch_handler;
+
+    return NGX_CONF_OK;
+}
+
+
 static char *
 ngx_http_qbsync_resolve_zone(ngx_conf_t *cf, ngx_http_qbsync_loc_conf_t *conf)
 {
@@ -525,7 +586,9 @@ ngx_http_qbsync_resolve_zone(ngx_conf_t *cf, ngx_http_qbsync_loc_conf_t *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%s\" needs a \"qbsync_zone\" in the http block",
                            conf->mode == NGX_HTTP_QBSYNC_WEBHOOK
-                           ? "qbsync_webhook" : "qbsync_verify");
+                           ? "qbsync_webhook"
+                           : conf->mode == NGX_HTTP_QBSYNC_BATCH
+                             ? "qbsync_batch" : "qbsync_verify");
         return NGX_CONF_ERROR;
     }
 
@@ -662,9 +725,10 @@ ngx_http_qbsync_mode(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t  *value;
 
     if (qlcf->mode != NGX_CONF_UNSET) {
-        return "is duplicate, or \"qbsync_verify\" and \"qbsync_webhook\" "
-               "are both given: a location either verifies for its own "
-               "content handler or syncs itself";
+        return "is duplicate, or given with another of \"qbsync_verify\", "
+               "\"qbsync_webhook\" and \"qbsync_batch\": a location "
+               "verifies for its own content handler, syncs events, or "
+               "takes a catalog";
     }
 
     mode = cmd->post;

@@ -33,6 +33,7 @@ ngx_http_qbsync_call_start(ngx_http_request_t *r, ngx_http_qbsync_call_t *call)
     call->done = 0;
     call->answered = 0;
     call->retry_after = 0;
+    call->buffer = NULL;
     ngx_str_null(&call->response);
     ngx_str_null(&call->intuit_tid);
 
@@ -236,6 +237,7 @@ ngx_http_qbsync_call_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         b = sr->out->buf;
         call->response.data = b->pos;
         call->response.len = b->last - b->pos;
+        call->buffer = b->start;
     }
 
     h = ngx_http_qbsync_find_header(&sr->headers_out.headers,
@@ -309,4 +311,31 @@ ngx_http_qbsync_call_wake(ngx_event_t *ev)
     r->write_event_handler(r);
 
     ngx_http_run_posted_requests(c);
+}
+
+
+ngx_int_t
+ngx_http_qbsync_call_retry(ngx_http_qbsync_call_t *call,
+    qbsync_retry_policy_t *policy, uint64_t cooldown, uint32_t tries,
+    uint64_t previous, qbsync_retry_random_t *random, ngx_msec_t elapsed,
+    uint64_t *delay)
+{
+    uint64_t  throttled;
+
+    if (call->status != 0 && call->status != NGX_HTTP_TOO_MANY_REQUESTS
+        && call->status < NGX_HTTP_INTERNAL_SERVER_ERROR)
+    {
+        return NGX_DECLINED;
+    }
+
+    *delay = qbsync_retry_delay(policy, tries, previous, random);
+
+    if (call->status == NGX_HTTP_TOO_MANY_REQUESTS) {
+        throttled = call->retry_after ? (uint64_t) call->retry_after * 1000
+                                      : cooldown;
+        *delay = ngx_max(*delay, throttled);
+    }
+
+    return qbsync_retry_allowed(policy, tries, elapsed, *delay)
+           ? NGX_OK : NGX_DECLINED;
 }

@@ -12,6 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "qbsync_retry.h"
+
 
 /*
  * One HTTP call to QuickBooks, Intuit's OAuth endpoint or Stripe, made as
@@ -30,6 +32,8 @@ typedef struct {
     /* 0: no answer at all; nginx's 502 or 504 when its proxy gave up */
     ngx_uint_t                   status;
     ngx_str_t                    response;
+    /* where the answer was copied: a long request gives it back early */
+    u_char                      *buffer;
     ngx_str_t                    intuit_tid;
     time_t                       retry_after;     /* 0 when not given */
 
@@ -43,6 +47,18 @@ ngx_int_t ngx_http_qbsync_call_start(ngx_http_request_t *r,
 ngx_table_elt_t *ngx_http_qbsync_find_header(ngx_list_t *headers,
     ngx_str_t *name);
 void ngx_http_qbsync_call_wake(ngx_event_t *ev);
+
+/*
+ * Whether a call that ended goes again, and after how long (*delay ms):
+ * NGX_OK for a 5xx, a 429 or no answer (a timeout, a reset: nginx's 502
+ * or 504) while the policy's attempts and budget (elapsed ms spent) allow;
+ * after a 429 no sooner than its Retry-After or cooldown ms.  Anything
+ * else is the caller's to answer: NGX_DECLINED.
+ */
+ngx_int_t ngx_http_qbsync_call_retry(ngx_http_qbsync_call_t *call,
+    qbsync_retry_policy_t *policy, uint64_t cooldown, uint32_t tries,
+    uint64_t previous, qbsync_retry_random_t *random, ngx_msec_t elapsed,
+    uint64_t *delay);
 
 
 #endif /* _NGX_HTTP_QBSYNC_CALL_H_INCLUDED_ */

@@ -39,6 +39,7 @@ typedef enum {
 
 typedef struct ngx_http_qbsync_sync_s  ngx_http_qbsync_sync_t;
 typedef struct ngx_http_qbsync_replay_s  ngx_http_qbsync_replay_t;
+typedef struct ngx_http_qbsync_batch_s  ngx_http_qbsync_batch_t;
 
 
 /* One webhook delivery, in the gate or in the webhook handler. */
@@ -66,6 +67,9 @@ typedef struct {
 
     /* the dead-letter admin's replays, on its own request */
     ngx_http_qbsync_replay_t    *replay;
+
+    /* the batch location's run */
+    ngx_http_qbsync_batch_t     *batch;
 
     unsigned                     decided:1;
     unsigned                     holds_key:1;

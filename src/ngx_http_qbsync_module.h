@@ -21,6 +21,7 @@
 #define NGX_HTTP_QBSYNC_VERIFY     1
 #define NGX_HTTP_QBSYNC_WEBHOOK    2
 #define NGX_HTTP_QBSYNC_ADMIN      3       /* qbsync_dead_letter_admin */
+#define NGX_HTTP_QBSYNC_BATCH      4
 
 /* nginx has no name for it: QuickBooks refused the change for good */
 #define NGX_HTTP_QBSYNC_UNPROCESSABLE  422

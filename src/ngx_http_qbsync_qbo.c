@@ -7,6 +7,9 @@
 #include "ngx_http_qbsync_qbo.h"
 
 
+static ngx_int_t ngx_http_qbsync_qbo_post(ngx_pool_t *pool,
+    ngx_http_qbsync_quickbooks_t *qb, ngx_http_qbsync_call_t *call,
+    const char *path, ngx_str_t *body, ngx_str_t *request_id);
 static ngx_int_t ngx_http_qbsync_qbo_uri(ngx_pool_t *pool,
     ngx_http_qbsync_quickbooks_t *qb, ngx_str_t *uri, const char *path,
     ngx_str_t *id);
@@ -49,15 +52,32 @@ ngx_int_t
 ngx_http_qbsync_qbo_write(ngx_pool_t *pool, ngx_http_qbsync_quickbooks_t *qb,
     ngx_http_qbsync_call_t *call, ngx_str_t *body, ngx_str_t *request_id)
 {
+    return ngx_http_qbsync_qbo_post(pool, qb, call, "/item", body,
+                                    request_id);
+}
+
+
+ngx_int_t
+ngx_http_qbsync_qbo_batch(ngx_pool_t *pool, ngx_http_qbsync_quickbooks_t *qb,
+    ngx_http_qbsync_call_t *call, ngx_str_t *body, ngx_str_t *request_id)
+{
+    return ngx_http_qbsync_qbo_post(pool, qb, call, "/batch", body,
+                                    request_id);
+}
+
+
+static ngx_int_t
+ngx_http_qbsync_qbo_post(ngx_pool_t *pool, ngx_http_qbsync_quickbooks_t *qb,
+    ngx_http_qbsync_call_t *call, const char *path, ngx_str_t *body,
+    ngx_str_t *request_id)
+{
     ngx_memzero(call, sizeof(ngx_http_qbsync_call_t));
 
     call->method = NGX_HTTP_POST;
     call->body = *body;
     ngx_str_set(&call->content_type, "application/json");
 
-    if (ngx_http_qbsync_qbo_uri(pool, qb, &call->uri, "/item", NULL)
-        != NGX_OK)
-    {
+    if (ngx_http_qbsync_qbo_uri(pool, qb, &call->uri, path, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -28,6 +28,9 @@ ngx_int_t ngx_http_qbsync_qbo_query(ngx_pool_t *pool,
 ngx_int_t ngx_http_qbsync_qbo_write(ngx_pool_t *pool,
     ngx_http_qbsync_quickbooks_t *qb, ngx_http_qbsync_call_t *call,
     ngx_str_t *body, ngx_str_t *request_id);
+ngx_int_t ngx_http_qbsync_qbo_batch(ngx_pool_t *pool,
+    ngx_http_qbsync_quickbooks_t *qb, ngx_http_qbsync_call_t *call,
+    ngx_str_t *body, ngx_str_t *request_id);
 ngx_int_t ngx_http_qbsync_qbo_read(ngx_pool_t *pool,
     ngx_http_qbsync_quickbooks_t *qb, ngx_http_qbsync_call_t *call,
     ngx_str_t *item_id);

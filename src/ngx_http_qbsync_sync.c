@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_qbsync_sync.h"
+#include "ngx_http_qbsync_mapping.h"
 #include "ngx_http_qbsync_limiter.h"
 #include "ngx_http_qbsync_deadletter.h"
 #include "ngx_http_qbsync_oauth.h"
@@ -16,14 +17,6 @@
 #include "qbsync_qbo.h"
 #include "qbsync_stripe.h"
 
-
-/* Stripe's ids are short; longer ones are not kept in the zone's records */
-#define NGX_HTTP_QBSYNC_ID_MAX          64
-#define NGX_HTTP_QBSYNC_QBO_ID_MAX      32
-#define NGX_HTTP_QBSYNC_SYNC_TOKEN_MAX  16
-
-/* the mapping cache and the price memory live until evicted */
-#define NGX_HTTP_QBSYNC_RECORD_TTL      ((ngx_msec_t) 400 * 86400 * 1000)
 
 #define NGX_HTTP_QBSYNC_RETRY_AFTER          30
 #define NGX_HTTP_QBSYNC_THROTTLED_RETRY      60
@@ -42,44 +35,6 @@ typedef enum {
     NGX_HTTP_QBSYNC_STEP_READ,
     NGX_HTTP_QBSYNC_STEP_DONE
 } ngx_http_qbsync_step_e;
-
-
-/*
- * What the zone remembers of a product: its item, what was last written
- * to it (to skip writes that change nothing) and, without qbsync_stripe,
- * the ordering and price facts that events alone do not carry.
- */
-typedef struct {
-    int64_t                      product_created;
-    uint64_t                     description_digest;
-    uint32_t                     config_digest;
-    u_char                       active;
-    u_char                       has_unit_price;
-    u_char                       item_id_len;
-    u_char                       sync_token_len;
-    u_char                       default_price_len;
-    u_char                       unit_price_len;
-    u_char                       suffixed;     /* name is "<name> (<id>)" */
-    uint16_t                     name_len;
-    u_char                       item_id[NGX_HTTP_QBSYNC_QBO_ID_MAX];
-    u_char                       sync_token[NGX_HTTP_QBSYNC_SYNC_TOKEN_MAX];
-    u_char                       default_price[NGX_HTTP_QBSYNC_ID_MAX];
-    u_char                       unit_price[QBSYNC_MONEY_TEXT_MAX];
-    u_char                       name[QBSYNC_ITEM_NAME_SIZE];
-} ngx_http_qbsync_mapping_t;
-
-
-/* A price seen in a price event, for products whose events name it. */
-typedef struct {
-    int64_t                      created;
-    u_char                       has_amount;
-    u_char                       currency_len;
-    u_char                       amount_len;
-    u_char                       product_len;
-    u_char                       currency[8];
-    u_char                       amount[QBSYNC_MONEY_TEXT_MAX];
-    u_char                       product[NGX_HTTP_QBSYNC_ID_MAX];
-} ngx_http_qbsync_price_rec_t;
 
 
 struct ngx_http_qbsync_sync_s {
@@ -806,119 +761,21 @@ static void
 ngx_http_qbsync_sync_price_of(ngx_http_qbsync_sync_t *sync,
     ngx_str_t *price_id, qbsync_price_t *price)
 {
-    u_char                       *buf;
-    size_t                        len;
-    uint32_t                      ns;
-    ngx_str_t                     amount, currency;
-    ngx_uint_t                    has_amount;
-    ngx_http_qbsync_loc_conf_t   *qlcf;
-    ngx_http_qbsync_price_rec_t   rec;
-
-    qlcf = sync->conf;
-    ngx_str_null(&sync->unit_price);
-
-    if (price_id->len == 0) {
-        ngx_str_set(&sync->warning, "the product has no default price: "
-                                    "UnitPrice left alone");
-        return;
-    }
-
-    if (price) {
-        has_amount = price->has_amount;
-        amount = ngx_http_qbsync_str(&price->unit_amount_decimal);
-        currency = ngx_http_qbsync_str(&price->currency);
-
-    } else {
-        ns = ngx_http_qbsync_zone_ns("prices", &qlcf->quickbooks->realm);
-
-        if (ngx_http_qbsync_record_get(qlcf->shm_zone, ns, price_id, &rec,
-                                       sizeof(rec))
-            != NGX_OK)
-        {
-            ngx_str_set(&sync->warning, "the default price is not known "
-                                        "here (no price event seen; "
-                                        "qbsync_stripe would fetch it): "
-                                        "UnitPrice left alone");
-            return;
-        }
-
-        has_amount = rec.has_amount;
-        amount.data = rec.amount;
-        amount.len = rec.amount_len;
-        currency.data = rec.currency;
-        currency.len = rec.currency_len;
-    }
-
-    if (!has_amount) {
-        ngx_str_set(&sync->warning, "the default price has no unit amount "
-                                    "(tiered or customer-chosen): "
-                                    "UnitPrice left alone");
-        return;
-    }
-
-    if (currency.len != qlcf->item->currency.len
-        || ngx_strncasecmp(currency.data, qlcf->item->currency.data,
-                           currency.len)
-           != 0)
-    {
-        ngx_str_set(&sync->warning, "the default price is in another "
-                                    "currency than qbsync_item's: "
-                                    "UnitPrice left alone");
-        return;
-    }
-
-    buf = ngx_pnalloc(sync->request->pool, QBSYNC_MONEY_TEXT_MAX);
-    if (buf == NULL) {
-        return;
-    }
-
-    len = qbsync_money_format((char *) amount.data, amount.len,
-                              qbsync_money_exponent((char *) currency.data,
-                                                    currency.len),
-                              (char *) buf, QBSYNC_MONEY_TEXT_MAX);
-
-    if (len == 0) {
-        ngx_str_set(&sync->warning, "the default price's amount is not a "
-                                    "decimal: UnitPrice left alone");
-        return;
-    }
-
-    sync->unit_price.data = buf;
-    sync->unit_price.len = len;
+    ngx_http_qbsync_unit_price(sync->request->pool, sync->conf, price_id,
+                               price, &sync->unit_price, &sync->warning);
 }
 
 
 static ngx_uint_t
 ngx_http_qbsync_sync_unchanged(ngx_http_qbsync_sync_t *sync)
 {
-    qbsync_item_t               digest;
-    ngx_http_qbsync_mapping_t  *m;
-
-    m = &sync->mapping;
-
-    if (!sync->has_mapping || m->item_id_len == 0
-        || m->config_digest != sync->conf->item->digest
-        || m->active != sync->active
-        || m->name_len != sync->name.len
-        || ngx_memcmp(m->name, sync->name.data, sync->name.len) != 0)
-    {
-        return 0;
-    }
-
-    if (sync->unit_price.len
-        && (!m->has_unit_price || m->unit_price_len != sync->unit_price.len
-            || ngx_memcmp(m->unit_price, sync->unit_price.data,
-                          sync->unit_price.len)
-               != 0))
-    {
-        return 0;
-    }
-
-    ngx_memzero(&digest, sizeof(qbsync_item_t));
-    digest.description = (char *) sync->description.data;
-    digest.description_len = sync->description.len;
-
-    return m->description_digest == qbsync_item_hash(&digest);
+    return sync->has_mapping
+           && ngx_http_qbsync_mapping_unchanged(&sync->mapping,
+                                                sync->conf->item->digest,
+                                                &sync->name,
+                                                &sync->description,
+                                                &sync->unit_price,
+                                                sync->active);
 }
 
 
@@ -1447,7 +1304,6 @@ static void
 ngx_http_qbsync_sync_remember(ngx_http_qbsync_sync_t *sync,
     ngx_uint_t written)
 {
-    qbsync_item_t                digest;
     ngx_http_qbsync_mapping_t   *m;
     ngx_http_qbsync_loc_conf_t  *qlcf;
 
@@ -1474,39 +1330,22 @@ ngx_http_qbsync_sync_remember(ngx_http_qbsync_sync_t *sync,
 
     if (written) {
 
-        if (sync->item_id.len > sizeof(m->item_id)
-            || sync->sync_token.len > sizeof(m->sync_token))
+        if (ngx_http_qbsync_mapping_item(m, &sync->item_id, &sync->sync_token,
+                                         &sync->name, sync->active)
+            != NGX_OK)
         {
             /* ids longer than QuickBooks uses: not cached, looked up */
             return;
         }
 
-        m->item_id_len = (u_char) sync->item_id.len;
-        ngx_memcpy(m->item_id, sync->item_id.data, sync->item_id.len);
-        m->sync_token_len = (u_char) sync->sync_token.len;
-        ngx_memcpy(m->sync_token, sync->sync_token.data,
-                   sync->sync_token.len);
-
-        m->active = sync->active;
-        m->name_len = (uint16_t) sync->name.len;
-        ngx_memcpy(m->name, sync->name.data, sync->name.len);
-
         if (!sync->deleting && !sync->price_only) {
-            m->suffixed = sync->suffixed;
-
-            ngx_memzero(&digest, sizeof(qbsync_item_t));
-            digest.description = (char *) sync->description.data;
-            digest.description_len = sync->description.len;
-
-            m->description_digest = qbsync_item_hash(&digest);
-            m->config_digest = qlcf->item->digest;
+            ngx_http_qbsync_mapping_content(m, qlcf->item->digest,
+                                            &sync->description,
+                                            sync->suffixed);
         }
 
-        if (sync->unit_price.len && !sync->deleting) {
-            m->has_unit_price = 1;
-            m->unit_price_len = (u_char) sync->unit_price.len;
-            ngx_memcpy(m->unit_price, sync->unit_price.data,
-                       sync->unit_price.len);
+        if (!sync->deleting) {
+            ngx_http_qbsync_mapping_unit_price(m, &sync->unit_price);
         }
     }
 
@@ -1600,36 +1439,27 @@ ngx_http_qbsync_sync_unavailable(ngx_http_qbsync_sync_t *sync,
 static ngx_int_t
 ngx_http_qbsync_sync_retry(ngx_http_qbsync_sync_t *sync, ngx_uint_t quickbooks)
 {
-    uint64_t                delay, throttled;
+    uint64_t                delay;
     ngx_uint_t              status;
-    ngx_msec_t              elapsed;
     qbsync_retry_policy_t  *policy;
 
     status = sync->call.status;
     policy = sync->conf->retry;
 
-    if (status != 0 && status != NGX_HTTP_TOO_MANY_REQUESTS
-        && status < NGX_HTTP_INTERNAL_SERVER_ERROR)
+    if (ngx_http_qbsync_call_retry(&sync->call, policy,
+                                   sync->conf->limits->cooldown / 1000,
+                                   sync->tries, sync->previous_delay,
+                                   &sync->random,
+                                   ngx_current_msec - sync->started, &delay)
+        != NGX_OK)
     {
-        sync->tries = 0;
-        sync->previous_delay = 0;
-        return NGX_DECLINED;
-    }
+        if (status != 0 && status != NGX_HTTP_TOO_MANY_REQUESTS
+            && status < NGX_HTTP_INTERNAL_SERVER_ERROR)
+        {
+            sync->tries = 0;
+            sync->previous_delay = 0;
+        }
 
-    delay = qbsync_retry_delay(policy, sync->tries, sync->previous_delay,
-                               &sync->random);
-
-    if (status == NGX_HTTP_TOO_MANY_REQUESTS) {
-        /* the limiter's cooldown, or QuickBooks' own Retry-After */
-        throttled = sync->call.retry_after
-                    ? (uint64_t) sync->call.retry_after * 1000
-                    : sync->conf->limits->cooldown / 1000;
-        delay = ngx_max(delay, throttled);
-    }
-
-    elapsed = ngx_current_msec - sync->started;
-
-    if (!qbsync_retry_allowed(policy, sync->tries, elapsed, delay)) {
         return NGX_DECLINED;
     }
 

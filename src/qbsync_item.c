@@ -23,6 +23,7 @@
 
 #define QBSYNC_ITEM_QUERY_START    "select * from Item where "
 #define QBSYNC_ITEM_QUERY_END      "' and Active in (true, false)"
+#define QBSYNC_ITEM_QUERY_IN_END   ") and Active in (true, false) maxresults 1000"
 
 
 static size_t qbsync_item_utf8_prefix(const char *text, size_t len,
@@ -41,6 +42,9 @@ static uint64_t qbsync_item_hash_bytes(uint64_t hash, const void *data,
     size_t len);
 static size_t qbsync_item_query(const char *field, const char *value,
     size_t len, char *out, size_t size);
+static size_t qbsync_item_digest_id(const char *event_id, size_t id_len,
+    const char *operation, const unsigned char *body, size_t body_len,
+    size_t total, char *out);
 static int qbsync_item_query_text(const char *text, size_t len, int escape,
     char *out, size_t size, size_t *n);
 
@@ -484,6 +488,47 @@ qbsync_item_query(const char *field, const char *value, size_t len,
 }
 
 
+size_t
+qbsync_item_query_in(const char *field, const qbsync_str_t *values, size_t n,
+    char *out, size_t size)
+{
+    size_t  i, len;
+
+    len = 0;
+
+    if (n == 0
+        || qbsync_item_query_text(QBSYNC_ITEM_QUERY_START,
+                                  sizeof(QBSYNC_ITEM_QUERY_START) - 1, 0,
+                                  out, size, &len) != 0
+        || qbsync_item_query_text(field, strlen(field), 0, out, size, &len)
+           != 0
+        || qbsync_item_query_text(" in (", 5, 0, out, size, &len) != 0)
+    {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (qbsync_item_query_text(i ? ", '" : "'", i ? 3 : 1, 0, out, size,
+                                   &len) != 0
+            || qbsync_item_query_text(values[i].data, values[i].len, 1, out,
+                                      size, &len) != 0
+            || qbsync_item_query_text("'", 1, 0, out, size, &len) != 0)
+        {
+            return 0;
+        }
+    }
+
+    if (qbsync_item_query_text(QBSYNC_ITEM_QUERY_IN_END,
+                               sizeof(QBSYNC_ITEM_QUERY_IN_END) - 1, 0,
+                               out, size, &len) != 0)
+    {
+        return 0;
+    }
+
+    return len;
+}
+
+
 /*
  * text URL-encoded at out + *n: RFC 3986 unreserved characters as they
  * are, every other byte %XX.  With escape, a \ or ' is first preceded by
@@ -537,6 +582,25 @@ qbsync_item_request_id(const char *event_id, size_t id_len,
     const char *operation, const unsigned char *body, size_t body_len,
     char *out)
 {
+    return qbsync_item_digest_id(event_id, id_len, operation, body, body_len,
+                                 QBSYNC_ITEM_REQUEST_ID_MAX, out);
+}
+
+
+size_t
+qbsync_item_batch_request_id(const unsigned char *body, size_t len,
+    char *out)
+{
+    return qbsync_item_digest_id("", 0, "batch", body, len,
+                                 QBSYNC_ITEM_BATCH_REQUEST_ID_MAX, out);
+}
+
+
+static size_t
+qbsync_item_digest_id(const char *event_id, size_t id_len,
+    const char *operation, const unsigned char *body, size_t body_len,
+    size_t total, char *out)
+{
     int                ok;
     size_t             i, n, op_len;
     EVP_MD_CTX        *sha256;
@@ -573,7 +637,7 @@ qbsync_item_request_id(const char *event_id, size_t id_len,
     n = op_len;
     out[n++] = '-';
 
-    for (i = 0; n < QBSYNC_ITEM_REQUEST_ID_MAX; i++) {
+    for (i = 0; n < total; i++) {
         byte = digest[i / 2];
         out[n++] = digits[(i % 2) ? (byte & 0x0f) : (byte >> 4)];
     }

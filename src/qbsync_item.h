@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qbsync_str.h"
+
 
 /* QuickBooks' limits, in Unicode code points */
 #define QBSYNC_ITEM_NAME_MAX          100
@@ -22,6 +24,10 @@
 
 /* QuickBooks takes at most 50 characters in a requestid */
 #define QBSYNC_ITEM_REQUEST_ID_MAX    50
+
+/* and 36 in a batch's, whose bIds may then have at most 10 */
+#define QBSYNC_ITEM_BATCH_REQUEST_ID_MAX  36
+#define QBSYNC_ITEM_BATCH_ID_MAX          10
 
 
 /*
@@ -119,6 +125,18 @@ size_t qbsync_item_query_by_name(const char *name, size_t len, char *out,
     size_t size);
 
 /*
+ * One look-up for many items:
+ *
+ *   select * from Item where <field> in ('<v1>', '<v2>', ...)
+ *   and Active in (true, false) maxresults 1000
+ *
+ * escaped and URL-encoded as above; n is at least 1 (1,000 answers is
+ * QuickBooks' page, far above the values a caller asks for at once).
+ */
+size_t qbsync_item_query_in(const char *field, const qbsync_str_t *values,
+    size_t n, char *out, size_t size);
+
+/*
  * QuickBooks' requestid for a write: "<operation>-" followed by hex digits
  * of SHA-256(event id, NUL, operation, NUL, body), QBSYNC_ITEM_REQUEST_ID_MAX
  * characters in all.  A redelivered event that sends the same body again
@@ -130,6 +148,14 @@ size_t qbsync_item_query_by_name(const char *name, size_t len, char *out,
  */
 size_t qbsync_item_request_id(const char *event_id, size_t id_len,
     const char *operation, const unsigned char *body, size_t body_len,
+    char *out);
+
+/*
+ * A batch's requestid: "batch-" and hex digits of SHA-256 of its whole
+ * body, QBSYNC_ITEM_BATCH_REQUEST_ID_MAX characters: a batch sent again
+ * after a lost answer or an interrupted run gets QuickBooks' first answer.
+ */
+size_t qbsync_item_batch_request_id(const unsigned char *body, size_t len,
     char *out);
 
 

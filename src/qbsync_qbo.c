@@ -116,7 +116,8 @@ static const char  qbsync_qbo_empty[] = "";
 static const char *const  qbsync_qbo_keys[] = {
     "Fault", "fault", "QueryResponse", "queryResponse", "Item", "type",
     "Type", "Error", "error", "code", "Code", "Message", "message", "Detail",
-    "detail", "Id", "SyncToken", "Name", "Sku", "Active", NULL
+    "detail", "Id", "SyncToken", "Name", "Sku", "Active",
+    "BatchItemResponse", "batchItemResponse", "bId", NULL
 };
 
 
@@ -158,6 +159,91 @@ qbsync_qbo_reply_parse(const unsigned char *body, size_t len,
     }
 
     return rc;
+}
+
+
+/*
+ * {"BatchItemResponse": [{"bId", "Item" | "QueryResponse" | "Fault"}]}:
+ * each member is read as an answer of its own.  Anything else (a whole
+ * batch's Fault, XML) is for qbsync_qbo_reply_parse().
+ */
+qbsync_qbo_rc_t
+qbsync_qbo_batch_parse(const unsigned char *body, size_t len,
+    qbsync_allocator_t *allocator, qbsync_qbo_batch_t *batch)
+{
+    size_t                    i, n;
+    yajl_val                  root, list, member, bid;
+    const char               *problem;
+    qbsync_qbo_rc_t           rc;
+    qbsync_qbo_batch_item_t  *item;
+
+    batch->nitems = 0;
+    batch->items = NULL;
+
+    switch (qbsync_yajl_parse_some(body, len, QBSYNC_QBO_JSON_DEPTH_MAX,
+                                   qbsync_qbo_keys, allocator, &root,
+                                   &problem))
+    {
+    case QBSYNC_YAJL_OK:
+        break;
+
+    case QBSYNC_YAJL_NOMEM:
+        return QBSYNC_QBO_NOMEM;
+
+    default:
+        return QBSYNC_QBO_UNPARSABLE;
+    }
+
+    list = qbsync_qbo_member2(root, "BatchItemResponse", "batchItemResponse");
+
+    if (!YAJL_IS_ARRAY(list)) {
+        return QBSYNC_QBO_UNPARSABLE;
+    }
+
+    n = list->u.array.len;
+
+    if (n == 0) {
+        return QBSYNC_QBO_OK;
+    }
+
+    if (n > SIZE_MAX / sizeof(qbsync_qbo_batch_item_t)) {
+        return QBSYNC_QBO_NOMEM;
+    }
+
+    batch->items = allocator->alloc(allocator->ctx,
+                                    n * sizeof(qbsync_qbo_batch_item_t));
+    if (batch->items == NULL) {
+        return QBSYNC_QBO_NOMEM;
+    }
+
+    for (i = 0; i < n; i++) {
+        member = list->u.array.values[i];
+        item = &batch->items[i];
+
+        qbsync_qbo_empty_reply(&item->reply);
+        item->bid.data = qbsync_qbo_empty;
+        item->bid.len = 0;
+
+        bid = qbsync_yajl_member(member, "bId");
+
+        if (!YAJL_IS_STRING(bid)) {
+            return QBSYNC_QBO_UNPARSABLE;
+        }
+
+        rc = qbsync_qbo_json_string(bid, 0, allocator, &item->bid);
+        if (rc != QBSYNC_QBO_OK) {
+            return rc;
+        }
+
+        rc = qbsync_qbo_json_reply(member, allocator, &item->reply);
+        if (rc != QBSYNC_QBO_OK) {
+            return rc;
+        }
+
+        batch->nitems = i + 1;
+    }
+
+    return QBSYNC_QBO_OK;
 }
 
 

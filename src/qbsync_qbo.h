@@ -53,9 +53,29 @@ typedef enum {
 } qbsync_qbo_rc_t;
 
 
+/* A batch answer: one answer per operation, with its bId. */
+typedef struct {
+    qbsync_str_t        bid;
+    qbsync_qbo_reply_t  reply;
+} qbsync_qbo_batch_item_t;
+
+
+typedef struct {
+    size_t                    nitems;
+    qbsync_qbo_batch_item_t  *items;
+} qbsync_qbo_batch_t;
+
+
 /* Strings are copied with allocator; a body starting with '<' is XML. */
 qbsync_qbo_rc_t qbsync_qbo_reply_parse(const unsigned char *body, size_t len,
     qbsync_allocator_t *allocator, qbsync_qbo_reply_t *reply);
+
+/*
+ * A batch answer, JSON only; its members in QuickBooks' order, which need
+ * not be the request's: match them by bId.
+ */
+qbsync_qbo_rc_t qbsync_qbo_batch_parse(const unsigned char *body, size_t len,
+    qbsync_allocator_t *allocator, qbsync_qbo_batch_t *batch);
 
 
 #endif /* _QBSYNC_QBO_H_INCLUDED_ */

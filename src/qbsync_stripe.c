@@ -39,6 +39,10 @@ typedef struct {
 } qbsync_stripe_ctx_t;
 
 
+static qbsync_stripe_rc_t qbsync_stripe_product_object(
+    const unsigned char *body, size_t len, int expanded,
+    qbsync_allocator_t *allocator, qbsync_product_t *product, char *error,
+    size_t error_size);
 static qbsync_stripe_rc_t qbsync_stripe_tree(qbsync_stripe_ctx_t *ctx,
     const unsigned char *body, size_t len, yajl_val *tree);
 static qbsync_stripe_rc_t qbsync_stripe_event(qbsync_stripe_ctx_t *ctx,
@@ -125,6 +129,26 @@ qbsync_stripe_product_parse(const unsigned char *body, size_t len,
     qbsync_allocator_t *allocator, qbsync_product_t *product,
     char *error, size_t error_size)
 {
+    return qbsync_stripe_product_object(body, len, 1, allocator, product,
+                                        error, error_size);
+}
+
+
+qbsync_stripe_rc_t
+qbsync_stripe_listed_product_parse(const unsigned char *body, size_t len,
+    qbsync_allocator_t *allocator, qbsync_product_t *product,
+    char *error, size_t error_size)
+{
+    return qbsync_stripe_product_object(body, len, 0, allocator, product,
+                                        error, error_size);
+}
+
+
+static qbsync_stripe_rc_t
+qbsync_stripe_product_object(const unsigned char *body, size_t len,
+    int expanded, qbsync_allocator_t *allocator, qbsync_product_t *product,
+    char *error, size_t error_size)
+{
     yajl_val             root, object;
     qbsync_stripe_rc_t   rc;
     qbsync_stripe_ctx_t  ctx;
@@ -157,7 +181,7 @@ qbsync_stripe_product_parse(const unsigned char *body, size_t len,
         return qbsync_stripe_invalid(&ctx, "object", "expected \"product\"");
     }
 
-    return qbsync_stripe_product(&ctx, root, 1, product);
+    return qbsync_stripe_product(&ctx, root, expanded, product);
 }
 
 

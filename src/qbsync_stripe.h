@@ -103,4 +103,13 @@ qbsync_stripe_rc_t qbsync_stripe_product_parse(const unsigned char *body,
     char *error, size_t error_size);
 
 
+/*
+ * A product as Stripe's list API gives it, one line of a backfill: the
+ * same rules, but default_price may be the expanded price or its id.
+ */
+qbsync_stripe_rc_t qbsync_stripe_listed_product_parse(
+    const unsigned char *body, size_t len, qbsync_allocator_t *allocator,
+    qbsync_product_t *product, char *error, size_t error_size);
+
+
 #endif /* _QBSYNC_STRIPE_H_INCLUDED_ */

@@ -17,7 +17,9 @@ package Qbsync::Nginx;
 # token file and client secret in place; $text adds directives to the
 # webhook location, read_timeout sets the proxy's (default 5s), and
 # dead_letter => 1 adds the dead-letter file (state/dead-letter.jsonl in
-# the prefix) and its admin location /qbsync/dead-letter.
+# the prefix) and its admin location /qbsync/dead-letter; batch => 1 adds
+# the batch location /qbsync/batch.  The QuickBooks settings are the
+# server's, as the docs put them; server => $text adds directives there.
 #
 # $text is the inside of the http block; __PREFIX__ in it becomes the
 # prefix directory and __PORT__ the port nginx listens on.
@@ -113,11 +115,20 @@ sub webhook {
     my $read_timeout = $o{read_timeout} // '5s';
     my $secret = $Qbsync::Stripe::Secret // 'whsec_qbsync_test_secret';
     my ($dead_letter, $admin) = ('', '');
+    my $batch = '';
+    my $server = $o{server} // '';
 
     if ($o{dead_letter}) {
         $dead_letter = "    qbsync_dead_letter __PREFIX__/state/dead-letter.jsonl;\n";
         $admin = "        location = /qbsync/dead-letter {\n"
                  . "            qbsync_dead_letter_admin;\n        }\n";
+    }
+
+    if ($o{batch}) {
+        $batch = "        location = /qbsync/batch {\n"
+                 . "            qbsync_batch on;\n"
+                 . "            client_max_body_size 64m;\n"
+                 . "        }\n";
     }
 
     return $class->start(workers => $o{workers} // 2, files => {
@@ -131,15 +142,16 @@ $dead_letter
     server {
         listen 127.0.0.1:__PORT__;
 
+        qbsync_quickbooks /_qbsync/qbo realm=9341453201 minorversion=75;
+        qbsync_oauth /_qbsync/oauth client_id=qbsync-client
+                     client_secret_file=__PREFIX__/qbo.secret
+                     token_file=__PREFIX__/tokens/tokens.json;
+        qbsync_item type=Service income_account=79 expense_account=80
+                    currency=usd;
+$server
         location = /stripe/qbsync {
             qbsync_webhook on;
             qbsync_webhook_secret $secret;
-            qbsync_quickbooks /_qbsync/qbo realm=9341453201 minorversion=75;
-            qbsync_oauth /_qbsync/oauth client_id=qbsync-client
-                         client_secret_file=__PREFIX__/qbo.secret
-                         token_file=__PREFIX__/tokens/tokens.json;
-            qbsync_item type=Service income_account=79 expense_account=80
-                        currency=usd;
 $directives
         }
 
@@ -156,7 +168,7 @@ $directives
             internal;
             proxy_pass http://127.0.0.1:$sim/oauth2/v1/tokens/bearer;
         }
-$admin    }
+$admin$batch    }
 _EOC_
 }
 

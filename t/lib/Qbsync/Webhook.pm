@@ -12,7 +12,9 @@ package Qbsync::Webhook;
 # [state] (GET the simulator's state), [faults => [rules]], [tokens => {}],
 # [stripe => {products, prices}], [file] (GET the token file) or
 # [qbo => {item}] (an item update made directly in QuickBooks, with
-# $AccessToken).
+# $AccessToken) or [batch => [products]] (a POST of NDJSON to the batch
+# location, which config(batch => 1) adds; a product that is a string is
+# sent as the line it is).
 
 use strict;
 use warnings;
@@ -40,6 +42,23 @@ sub config {
         : '';
     my $item = $o{item}
         // 'type=Service income_account=79 expense_account=80 currency=usd';
+    my $batch_extra = $o{batch_extra} // '';
+
+    # the realm has one limiter: the server's, for both locations
+    my $batch = $o{batch}
+        ? <<"_EOB_" : '';
+    qbsync_rate_limit 60000r/m batch=6000r/m;
+
+    location = /qbsync/batch {
+        qbsync_batch on;
+        qbsync_quickbooks /_qbsync/qbo realm=$Realm minorversion=75;
+        qbsync_oauth /_qbsync/oauth client_id=qbsync-client
+                     client_secret_file=\$TEST_NGINX_SERVER_ROOT/html/qbo.secret
+                     token_file=\$TEST_NGINX_SERVER_ROOT/html/tokens.json;
+        qbsync_item $item;
+        client_max_body_size 64m;
+$batch_extra    }
+_EOB_
 
     return <<"_EOC_";
     location = /stripe/qbsync {
@@ -52,7 +71,7 @@ sub config {
         qbsync_item $item;
 $stripe$extra    }
 
-    location /_qbsync/qbo/ {
+$batch    location /_qbsync/qbo/ {
         internal;
         proxy_pass http://127.0.0.1:\$TEST_NGINX_SIM_PORT/;
         proxy_http_version 1.1;
@@ -212,6 +231,9 @@ sub request {
     my ($kind, $arg) = @$step;
 
     return "POST /stripe/qbsync\n$arg" if $kind eq 'deliver';
+    return "POST /qbsync/batch\n"
+           . join('', map { (ref $_ ? $json->encode($_) : $_) . "\n" } @$arg)
+        if $kind eq 'batch';
     return 'GET /qbsync/dead-letter' . ($arg ? "?event=$arg" : '')
         if $kind eq 'letters';
     return 'POST /qbsync/dead-letter' . ($arg ? "?event=$arg" : '') . "\n"
@@ -237,6 +259,7 @@ sub header {
     my ($kind, $arg) = @$step;
 
     return Qbsync::Stripe::headers($arg) if $kind eq 'deliver';
+    return "Content-Type: application/x-ndjson\n" if $kind eq 'batch';
     return "Authorization: Bearer $AccessToken\n"
            . "Content-Type: application/json\n" if $kind eq 'qbo';
     return "Content-Type: application/json\n";
