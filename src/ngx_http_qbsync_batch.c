@@ -1154,6 +1154,7 @@ ngx_http_qbsync_batch_sent(ngx_http_qbsync_batch_t *b)
 {
     ngx_int_t                         bid;
     ngx_uint_t                        i;
+    qbsync_qbo_rc_t                   rc;
     qbsync_qbo_reply_t                reply;
     qbsync_qbo_batch_t                batch;
     qbsync_qbo_batch_item_t          *answer;
@@ -1161,22 +1162,30 @@ ngx_http_qbsync_batch_sent(ngx_http_qbsync_batch_t *b)
 
     p = b->products.elts;
 
-    if (b->call.status == NGX_HTTP_BAD_REQUEST) {
+    rc = (b->call.status == NGX_HTTP_OK)
+         ? qbsync_qbo_batch_parse(b->call.response.data,
+                                  b->call.response.len, &b->allocator,
+                                  &batch)
+         : QBSYNC_QBO_UNPARSABLE;
+
+    if (rc == QBSYNC_QBO_NOMEM) {
+        return NGX_ERROR;
+    }
+
+    if (rc != QBSYNC_QBO_OK) {
         /* the whole batch refused: each of its writes says why */
 
-        switch (qbsync_qbo_reply_parse(b->call.response.data,
-                                       b->call.response.len, &b->allocator,
-                                       &reply))
-        {
-        case QBSYNC_QBO_OK:
-            break;
+        rc = qbsync_qbo_reply_parse(b->call.response.data,
+                                    b->call.response.len, &b->allocator,
+                                    &reply);
 
-        case QBSYNC_QBO_NOMEM:
+        if (rc == QBSYNC_QBO_NOMEM) {
             return NGX_ERROR;
+        }
 
-        default:
+        if (rc != QBSYNC_QBO_OK || !reply.fault) {
             ngx_http_qbsync_batch_stop(b, "quickbooks_unavailable",
-                                       "QuickBooks gave an unreadable "
+                                       "QuickBooks gave an unreadable batch "
                                        "answer");
             return NGX_OK;
         }
@@ -1189,23 +1198,6 @@ ngx_http_qbsync_batch_sent(ngx_http_qbsync_batch_t *b)
             }
         }
 
-        return NGX_OK;
-    }
-
-    switch (qbsync_qbo_batch_parse(b->call.response.data,
-                                   b->call.response.len, &b->allocator,
-                                   &batch))
-    {
-    case QBSYNC_QBO_OK:
-        break;
-
-    case QBSYNC_QBO_NOMEM:
-        return NGX_ERROR;
-
-    default:
-        ngx_http_qbsync_batch_stop(b, "quickbooks_unavailable",
-                                   "QuickBooks gave an unreadable batch "
-                                   "answer");
         return NGX_OK;
     }
 

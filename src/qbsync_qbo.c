@@ -61,6 +61,8 @@ typedef struct {
 } qbsync_qbo_xml_t;
 
 
+static qbsync_qbo_rc_t qbsync_qbo_batch_members(const unsigned char *body,
+    size_t len, qbsync_allocator_t *allocator, qbsync_qbo_batch_t *batch);
 static qbsync_qbo_rc_t qbsync_qbo_json(const unsigned char *body,
     size_t len, qbsync_allocator_t *allocator, qbsync_qbo_reply_t *reply);
 static qbsync_qbo_rc_t qbsync_qbo_json_reply(yajl_val root,
@@ -171,14 +173,37 @@ qbsync_qbo_rc_t
 qbsync_qbo_batch_parse(const unsigned char *body, size_t len,
     qbsync_allocator_t *allocator, qbsync_qbo_batch_t *batch)
 {
+    qbsync_qbo_rc_t  rc;
+
+    batch->nitems = 0;
+    batch->items = NULL;
+
+    rc = qbsync_qbo_batch_members(body, len, allocator, batch);
+
+    if (rc != QBSYNC_QBO_OK) {
+        batch->nitems = 0;
+        batch->items = NULL;
+    }
+
+    return rc;
+}
+
+
+static qbsync_qbo_rc_t
+qbsync_qbo_batch_members(const unsigned char *body, size_t len,
+    qbsync_allocator_t *allocator, qbsync_qbo_batch_t *batch)
+{
     size_t                    i, n;
     yajl_val                  root, list, member, bid;
     const char               *problem;
     qbsync_qbo_rc_t           rc;
     qbsync_qbo_batch_item_t  *item;
 
-    batch->nitems = 0;
-    batch->items = NULL;
+    /* a UTF-8 byte order mark, as some gateways send */
+    if (len >= 3 && body[0] == 0xef && body[1] == 0xbb && body[2] == 0xbf) {
+        body += 3;
+        len -= 3;
+    }
 
     switch (qbsync_yajl_parse_some(body, len, QBSYNC_QBO_JSON_DEPTH_MAX,
                                    qbsync_qbo_keys, allocator, &root,
@@ -196,7 +221,10 @@ qbsync_qbo_batch_parse(const unsigned char *body, size_t len,
 
     list = qbsync_qbo_member2(root, "BatchItemResponse", "batchItemResponse");
 
-    if (!YAJL_IS_ARRAY(list)) {
+    /* the whole batch refused: its Fault is qbsync_qbo_reply_parse()'s */
+    if (!YAJL_IS_ARRAY(list)
+        || YAJL_IS_OBJECT(qbsync_qbo_member2(root, "Fault", "fault")))
+    {
         return QBSYNC_QBO_UNPARSABLE;
     }
 

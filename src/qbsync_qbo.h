@@ -72,7 +72,9 @@ qbsync_qbo_rc_t qbsync_qbo_reply_parse(const unsigned char *body, size_t len,
 
 /*
  * A batch answer, JSON only; its members in QuickBooks' order, which need
- * not be the request's: match them by bId.
+ * not be the request's: match them by bId.  An answer with a Fault of its
+ * own (the whole batch refused) is UNPARSABLE here, and a reply for
+ * qbsync_qbo_reply_parse(); on any failure batch is left empty.
  */
 qbsync_qbo_rc_t qbsync_qbo_batch_parse(const unsigned char *body, size_t len,
     qbsync_allocator_t *allocator, qbsync_qbo_batch_t *batch);

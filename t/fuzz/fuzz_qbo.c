@@ -5,11 +5,11 @@
 
 
 /*
- * Input: a QuickBooks answer, JSON or XML.  Every string kept must lie
- * inside one allocation of the arena and be UTF-8 as yajl checks it (so
- * that it can go into JSON), the detail must fit its limit, a failure
- * must leave the reply empty, and the same body with one allocation
- * failing must be NOMEM.
+ * Input: a QuickBooks answer, JSON or XML, read as one answer and as a
+ * batch's.  Every string kept must lie inside one allocation of the arena
+ * and be UTF-8 as yajl checks it (so that it can go into JSON), the detail
+ * must fit its limit, a failed reply must be left empty, and the same
+ * body with one allocation failing must be NOMEM.
  */
 
 
@@ -75,15 +75,46 @@ check_str(const qbsync_str_t *s, int nonempty)
 }
 
 
-static qbsync_qbo_rc_t
-parse(const uint8_t *data, size_t size, size_t fail_after)
+/* what an OK reply holds, alone or as a batch's member */
+static void
+check_reply(const qbsync_qbo_reply_t *reply)
 {
-    size_t               i;
+    size_t  i;
+
+    check_str(&reply->fault_type, 0);
+    check_str(&reply->message, 0);
+    check_str(&reply->detail, 0);
+
+    if (reply->detail.len > QBSYNC_QBO_DETAIL_MAX || reply->code < 0
+        || (!reply->fault
+            && (reply->code || reply->fault_type.len || reply->message.len
+                || reply->detail.len))
+        || (reply->nitems == 0) != (reply->items == NULL))
+    {
+        abort();
+    }
+
+    if (reply->nitems
+        && !arena_holds(&arena, reply->items,
+                        reply->nitems * sizeof(qbsync_qbo_item_t)))
+    {
+        abort();
+    }
+
+    for (i = 0; i < reply->nitems; i++) {
+        check_str(&reply->items[i].id, 1);
+        check_str(&reply->items[i].sync_token, 1);
+        check_str(&reply->items[i].name, 0);
+        check_str(&reply->items[i].sku, 0);
+    }
+}
+
+
+static qbsync_qbo_rc_t
+parse(const uint8_t *data, size_t size)
+{
     qbsync_qbo_rc_t      rc;
     qbsync_qbo_reply_t   reply;
-
-    arena_reset(&arena);
-    arena.fail_after = fail_after;
 
     rc = qbsync_qbo_reply_parse(data, size, &arena.allocator, &reply);
 
@@ -100,58 +131,91 @@ parse(const uint8_t *data, size_t size, size_t fail_after)
         return rc;
     }
 
-    check_str(&reply.fault_type, 0);
-    check_str(&reply.message, 0);
-    check_str(&reply.detail, 0);
+    check_reply(&reply);
 
-    if (reply.detail.len > QBSYNC_QBO_DETAIL_MAX || reply.code < 0
-        || (!reply.fault
-            && (reply.code || reply.fault_type.len || reply.message.len
-                || reply.detail.len))
-        || (reply.nitems == 0) != (reply.items == NULL))
+    return rc;
+}
+
+
+/* the header promises nothing of a batch that failed but its rc */
+static qbsync_qbo_rc_t
+parse_batch(const uint8_t *data, size_t size)
+{
+    size_t               i;
+    qbsync_qbo_rc_t      rc;
+    qbsync_qbo_batch_t   batch;
+
+    rc = qbsync_qbo_batch_parse(data, size, &arena.allocator, &batch);
+
+    if (rc != QBSYNC_QBO_OK) {
+        if (rc != QBSYNC_QBO_UNPARSABLE && rc != QBSYNC_QBO_NOMEM) {
+            abort();
+        }
+
+        return rc;
+    }
+
+    if ((batch.nitems == 0) != (batch.items == NULL)
+        || (batch.nitems
+            && !arena_holds(&arena, batch.items,
+                            batch.nitems * sizeof(qbsync_qbo_batch_item_t))))
     {
         abort();
     }
 
-    if (reply.nitems
-        && !arena_holds(&arena, reply.items,
-                        reply.nitems * sizeof(qbsync_qbo_item_t)))
-    {
-        abort();
-    }
-
-    for (i = 0; i < reply.nitems; i++) {
-        check_str(&reply.items[i].id, 1);
-        check_str(&reply.items[i].sync_token, 1);
-        check_str(&reply.items[i].name, 0);
-        check_str(&reply.items[i].sku, 0);
+    for (i = 0; i < batch.nitems; i++) {
+        check_str(&batch.items[i].bid, 0);
+        check_reply(&batch.items[i].reply);
     }
 
     return rc;
 }
 
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* the body read afresh, the allocation after fail_after failing */
+static qbsync_qbo_rc_t
+run(qbsync_qbo_rc_t (*reader)(const uint8_t *, size_t), const uint8_t *data,
+    size_t size, size_t fail_after)
 {
-    size_t           count;
-    qbsync_qbo_rc_t  rc;
+    arena_reset(&arena);
+    arena.fail_after = fail_after;
 
-    arena_init(&arena);
+    return reader(data, size);
+}
 
-    rc = parse(data, size, (size_t) -1);
-    count = arena.count;
 
-    if (rc == QBSYNC_QBO_NOMEM) {
+/*
+ * One reading of the body must not run out of memory; then the same body
+ * with one of its allocations failing must be NOMEM.
+ */
+static void
+check(qbsync_qbo_rc_t (*reader)(const uint8_t *, size_t),
+    const uint8_t *data, size_t size)
+{
+    size_t  count;
+
+    if (run(reader, data, size, (size_t) -1) == QBSYNC_QBO_NOMEM) {
         abort();
     }
 
+    count = arena.count;
+
     if (count
-        && (parse(data, size, size % count) != QBSYNC_QBO_NOMEM
-            || parse(data, size, count - 1) != QBSYNC_QBO_NOMEM))
+        && (run(reader, data, size, size % count) != QBSYNC_QBO_NOMEM
+            || run(reader, data, size, count - 1) != QBSYNC_QBO_NOMEM))
     {
         abort();
     }
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    arena_init(&arena);
+
+    check(parse, data, size);
+    check(parse_batch, data, size);
 
     arena_reset(&arena);
 

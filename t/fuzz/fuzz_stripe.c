@@ -155,7 +155,8 @@ event(const uint8_t *data, size_t size, size_t fail_after, char *error)
 
 
 static qbsync_stripe_rc_t
-product(const uint8_t *data, size_t size, size_t fail_after, char *error)
+products(const uint8_t *data, size_t size, size_t fail_after, char *error,
+    int expanded)
 {
     qbsync_product_t    p;
     qbsync_stripe_rc_t  rc;
@@ -163,15 +164,35 @@ product(const uint8_t *data, size_t size, size_t fail_after, char *error)
     arena_reset(&arena);
     arena.fail_after = fail_after;
 
-    rc = qbsync_stripe_product_parse(data, size, &arena.allocator, &p, error,
-                                     QBSYNC_STRIPE_ERROR_MAX);
+    rc = expanded
+         ? qbsync_stripe_product_parse(data, size, &arena.allocator, &p,
+                                       error, QBSYNC_STRIPE_ERROR_MAX)
+         : qbsync_stripe_listed_product_parse(data, size, &arena.allocator,
+                                              &p, error,
+                                              QBSYNC_STRIPE_ERROR_MAX);
     check_error(error, rc);
 
     if (rc == QBSYNC_STRIPE_OK) {
-        check_product(&p, 1);
+        check_product(&p, expanded);
     }
 
     return rc;
+}
+
+
+/* Stripe's answer to a product fetch: default_price expanded */
+static qbsync_stripe_rc_t
+product(const uint8_t *data, size_t size, size_t fail_after, char *error)
+{
+    return products(data, size, fail_after, error, 1);
+}
+
+
+/* a line of a backfill: default_price expanded or an id */
+static qbsync_stripe_rc_t
+listed(const uint8_t *data, size_t size, size_t fail_after, char *error)
+{
+    return products(data, size, fail_after, error, 0);
 }
 
 
@@ -220,6 +241,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     check_nomem(product, data, size, count);
+
+    rc = listed(data, size, (size_t) -1, error);
+    count = arena.count;
+
+    if (rc == QBSYNC_STRIPE_NOMEM) {
+        abort();
+    }
+
+    check_nomem(listed, data, size, count);
 
     arena_reset(&arena);
 

@@ -766,6 +766,119 @@ test_query(void)
 }
 
 
+/* values as C strings, in a table the next call reuses */
+static size_t
+query_in_len(const char *field, const char *const *values, size_t n,
+    size_t size)
+{
+    size_t               i;
+    static qbsync_str_t  strs[64];
+
+    if (n > sizeof(strs) / sizeof(strs[0])) {
+        printf("Bail out! query_in_len() given too many values\n");
+        exit(1);
+    }
+
+    for (i = 0; i < n; i++) {
+        strs[i].data = values[i];
+        strs[i].len = strlen(values[i]);
+    }
+
+    memset(buf, '#', sizeof(buf));
+
+    return qbsync_item_query_in(field, strs, n, buf, size);
+}
+
+
+static const char *
+query_in(const char *field, const char *const *values, size_t n)
+{
+    return written(query_in_len(field, values, n,
+                                QBSYNC_ITEM_DESCRIPTION_SIZE));
+}
+
+
+static void
+test_query_in(void)
+{
+    size_t             i, n, len;
+    char               expected[2048], ids[30][8];
+    const char        *text, *values[30];
+    static const char  *two[] = { "prod_1", "prod_2" };
+    static const char  *awkward[] = {
+        "O'Brien", "a\\b", "Caf" E_ACUTE, "'", ""
+    };
+
+    n = query_in_len("Sku", two, 2, QBSYNC_ITEM_DESCRIPTION_SIZE);
+    strcpy(expected,
+           "select%20%2A%20from%20Item%20where%20Sku%20in%20%28"
+           "%27prod_1%27%2C%20%27prod_2%27"
+           "%29%20and%20Active%20in%20%28true%2C%20false%29"
+           "%20maxresults%201000");
+    is_str(written(n), expected, "query in, every reserved byte %XX");
+    is_str(url_decode(written(n)),
+           "select * from Item where Sku in ('prod_1', 'prod_2')"
+           " and Active in (true, false) maxresults 1000",
+           "  the statement");
+
+    len = strlen(expected);
+    is_int(query_in_len("Sku", two, 2, len), len, "fits exactly");
+    is_int(query_in_len("Sku", two, 2, len - 1), 0, "one byte short -> 0");
+    ok(buf[len - 1] == '#', "  nothing written past the size");
+    is_int(query_in_len("Sku", two, 2, len / 2), 0,
+           "cut among the values -> 0");
+    is_int(query_in_len("Sku", two, 2, 0), 0, "no room at all -> 0");
+
+    is_str(url_decode(query_in("Sku", two, 1)),
+           "select * from Item where Sku in ('prod_1')"
+           " and Active in (true, false) maxresults 1000", "one value");
+
+    is_int(query_in_len("Sku", two, 0, QBSYNC_ITEM_DESCRIPTION_SIZE), 0,
+           "no values -> 0");
+    ok(buf[0] == '#', "  nothing written");
+
+    n = query_in_len("Name", awkward, 5, QBSYNC_ITEM_DESCRIPTION_SIZE);
+    ok(strstr(written(n), "%28%27O%5C%27Brien%27%2C%20%27a%5C%5Cb%27%2C%20"
+                          "%27Caf%C3%A9%27%2C%20%27%5C%27%27%2C%20%27%27"
+                          "%29")
+       != NULL, "' and \\ escaped, UTF-8 %XX uppercase");
+    is_str(url_decode(written(n)),
+           "select * from Item where Name in ('O\\'Brien', 'a\\\\b', "
+           "'Caf" E_ACUTE "', '\\'', '') and Active in (true, false)"
+           " maxresults 1000", "  the statement");
+
+    n = query_in_len("Name", awkward + 3, 1, QBSYNC_ITEM_DESCRIPTION_SIZE);
+    is_str(url_decode(written(n)),
+           "select * from Item where Name in ('\\'') and Active in "
+           "(true, false) maxresults 1000", "a lone '");
+    is_int(query_in_len("Name", awkward + 3, 1, n), n, "  fits exactly");
+    is_int(query_in_len("Name", awkward + 3, 1, n - 1), 0,
+           "  not one byte less");
+
+    /* the escape and the quote need 6 bytes: never written by halves */
+    text = written(n);
+    len = strstr(text, "%5C%27") - text;
+    is_int(query_in_len("Name", awkward + 3, 1, len + 5), 0,
+           "  5 bytes left for \\'");
+    ok(buf[len] == '#', "  none of them written");
+
+    len = sprintf(expected, "select * from Item where Sku in (");
+
+    for (i = 0; i < 30; i++) {
+        sprintf(ids[i], "prod_%02zu", i + 1);
+        values[i] = ids[i];
+        len += sprintf(expected + len, "%s'%s'", i ? ", " : "", ids[i]);
+    }
+
+    sprintf(expected + len, ") and Active in (true, false) maxresults 1000");
+
+    n = query_in_len("Sku", values, 30, QBSYNC_ITEM_DESCRIPTION_SIZE);
+    is_str(url_decode(written(n)), expected, "30 values, in order");
+    ok(strstr(written(n), "%27prod_30%27%29%20and") != NULL,
+       "  the last one closes the list");
+}
+
+
 /* SHA-256 of the parts, computed here independently of qbsync_item.c */
 static void
 request_id_expected(const char *event_id, const char *operation,
@@ -874,6 +987,64 @@ test_request_id(void)
 }
 
 
+static const char *
+batch_id_len(const char *body, size_t len)
+{
+    size_t       n;
+    static char  out[QBSYNC_ITEM_BATCH_REQUEST_ID_MAX + 2];
+
+    memset(out, '#', sizeof(out));
+
+    n = qbsync_item_batch_request_id((const unsigned char *) body, len, out);
+
+    if (n != QBSYNC_ITEM_BATCH_REQUEST_ID_MAX || out[n] != '\0'
+        || out[n + 1] != '#')
+    {
+        return "(not 36 characters and a NUL)";
+    }
+
+    return out;
+}
+
+
+static const char *
+batch_id(const char *body)
+{
+    return batch_id_len(body, strlen(body));
+}
+
+
+static void
+test_batch_request_id(void)
+{
+    char        id[QBSYNC_ITEM_BATCH_REQUEST_ID_MAX + 2];
+    const char  *body;
+
+    body = "{\"BatchItemRequest\":[{\"bId\":\"0\",\"operation\":\"create\","
+           "\"Item\":{\"Name\":\"Widget Pro\"}}]}";
+
+    strcpy(id, batch_id(body));
+    is_int(strlen(id), QBSYNC_ITEM_BATCH_REQUEST_ID_MAX,
+           "a batch's requestid: 36 characters");
+    ok(strncmp(id, "batch-", 6) == 0, "  begins with \"batch-\"");
+    is_int(strspn(id + 6, "0123456789abcdef"),
+           QBSYNC_ITEM_BATCH_REQUEST_ID_MAX - 6, "  30 lowercase hex digits");
+
+    is_str(batch_id(body), id, "deterministic");
+    ok(strcmp(batch_id_len(body, strlen(body) - 1), id) != 0,
+       "a byte less -> another id");
+    ok(strcmp(batch_id("{\"BatchItemRequest\":[{\"bId\":\"1\","
+                       "\"operation\":\"create\",\"Item\":{\"Name\":"
+                       "\"Widget Pro\"}}]}"), id) != 0,
+       "another bId -> another id");
+
+    strcpy(id, batch_id(""));
+    ok(strncmp(id, "batch-", 6) == 0, "an empty body");
+    is_str(batch_id_len(NULL, 0), id, "  as NULL and 0");
+    ok(strcmp(batch_id("x"), id) != 0, "  differs from one byte");
+}
+
+
 int
 main(void)
 {
@@ -886,7 +1057,9 @@ main(void)
     test_body_refused();
     test_hash();
     test_query();
+    test_query_in();
     test_request_id();
+    test_batch_request_id();
 
     return done();
 }

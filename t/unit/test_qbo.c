@@ -24,8 +24,16 @@
     "\"time\":\"2024-06-23T04:29:11.688-07:00\"}"
 
 
+/* a fixture and what reads it */
+typedef struct {
+    const char       *name;
+    qbsync_qbo_rc_t (*parse)(const void *body, size_t len);
+} fixture_parse_t;
+
+
 static arena_t             arena;
 static qbsync_qbo_reply_t  reply;
+static qbsync_qbo_batch_t  batch;
 
 
 static qbsync_qbo_rc_t
@@ -45,17 +53,34 @@ parse(const char *body)
 
 
 static qbsync_qbo_rc_t
-parse_fixture(const char *name)
+parse_batch_len(const void *body, size_t len)
+{
+    arena_reset(&arena);
+
+    return qbsync_qbo_batch_parse(body, len, &arena.allocator, &batch);
+}
+
+
+static qbsync_qbo_rc_t
+parse_fixture_with(qbsync_qbo_rc_t (*parse)(const void *, size_t),
+    const char *name)
 {
     size_t           len;
     unsigned char   *body;
     qbsync_qbo_rc_t  rc;
 
     body = fixture_read(name, &len);
-    rc = parse_len(body, len);
+    rc = parse(body, len);
     free(body);
 
     return rc;
+}
+
+
+static qbsync_qbo_rc_t
+parse_fixture(const char *name)
+{
+    return parse_fixture_with(parse_len, name);
 }
 
 
@@ -557,6 +582,205 @@ test_unparsable(void)
 }
 
 
+/*
+ * The batch answer's member i, with that bId: its reply becomes the one
+ * is_item() and is_fault() look at.
+ */
+static int
+batch_answer(size_t i, const char *bid)
+{
+    if (!ok(i < batch.nitems, tap_name("  a member with bId ", bid))) {
+        return 0;
+    }
+
+    if (!arena_holds(&arena, batch.items, batch.nitems * sizeof(*batch.items)))
+    {
+        ok(0, "  members in the allocator's memory");
+    }
+
+    is_held(&arena, batch.items[i].bid, bid, "  bId");
+    reply = batch.items[i].reply;
+
+    return 1;
+}
+
+
+static void
+batch_ok(const char *body, size_t nitems, const char *name)
+{
+    is_int(parse_batch_len(body, strlen(body)), QBSYNC_QBO_OK, name);
+    is_int(batch.nitems, nitems, "  its members");
+}
+
+
+static void
+batch_unparsable(const char *body)
+{
+    is_int(parse_batch_len(body, strlen(body)), QBSYNC_QBO_UNPARSABLE,
+           tap_name("batch unparsable: ", body));
+}
+
+
+static void
+test_batch(void)
+{
+    is_int(parse_fixture_with(parse_batch_len,
+                              "quickbooks/batch_response_with_faults.json"),
+           QBSYNC_QBO_OK, "Intuit's batch answer with faults");
+    is_int(batch.nitems, 4, "  four members");
+
+    if (batch_answer(0, "bid1")) {
+        is_fault("ValidationFault", 6240, "Duplicate Name Exists Error",
+                 "The name supplied already exists. : Another customer, "
+                 "vendor or employee is already using this \nname. Please "
+                 "use a different name.");
+        is_int(reply.nitems, 0, "  no items");
+    }
+
+    if (batch_answer(1, "bid2")) {
+        is_int(reply.code, 610, "  610, the object gone");
+    }
+
+    if (batch_answer(2, "bid3")) {
+        is_fault("ValidationFault", 5010, "Stale Object Error",
+                 "Stale Object Error : You and root were working on this at "
+                 "the same time. root finished before you did, so your work "
+                 "was not saved.");
+    }
+
+    if (batch_answer(3, "bid4")) {
+        is_int(reply.fault, 0, "  a QueryResponse of SalesReceipts: no fault");
+        is_int(reply.nitems, 0, "  and no items");
+        ok(reply.items == NULL, "  items NULL");
+    }
+
+    batch_ok("{\"BatchItemResponse\":[{\"Item\":{\"Id\":\"19\","
+             "\"SyncToken\":\"0\",\"Name\":\"Widget\","
+             "\"Sku\":\"prod_1\"},\"bId\":\"0\"},{\"bId\":\"1\","
+             "\"Item\":{\"Id\":\"20\",\"SyncToken\":\"3\","
+             "\"Name\":\"Gadget\",\"Sku\":\"prod_2\","
+             "\"Active\":false}}],"
+             "\"time\":\"2024-06-23T04:29:11.688-07:00\"}",
+             2, "two items written");
+
+    if (batch_answer(0, "0")) {
+        is_int(reply.fault, 0, "  no fault");
+        is_int(reply.nitems, 1, "  one item");
+        is_item(0, "19", "0", "Widget", "prod_1", 1);
+    }
+
+    if (batch_answer(1, "1")) {
+        is_item(0, "20", "3", "Gadget", "prod_2", 0);
+    }
+
+    batch_ok("{\"BatchItemResponse\":[{\"bId\":\"2\",\"Fault\":"
+             "{\"Error\":[{\"Message\":\"Stale Object Error\","
+             "\"code\":\"5010\"}],\"type\":\"ValidationFault\"}},"
+             "{\"bId\":\"0\",\"Item\":{\"Id\":\"7\","
+             "\"SyncToken\":\"1\"}},{\"bId\":\"1\",\"Fault\":"
+             "{\"Error\":[{\"Message\":\"Duplicate Name Exists "
+             "Error\",\"Detail\":\"d\",\"code\":6240}],"
+             "\"type\":\"ValidationFault\"}}]}",
+             3, "bIds out of order, a code as string and number");
+
+    if (batch_answer(0, "2")) {
+        is_fault("ValidationFault", 5010, "Stale Object Error", "");
+    }
+
+    if (batch_answer(1, "0")) {
+        is_int(reply.fault, 0, "  no fault");
+        is_item(0, "7", "1", "", "", 1);
+    }
+
+    if (batch_answer(2, "1")) {
+        is_fault("ValidationFault", 6240, "Duplicate Name Exists Error", "d");
+    }
+
+    batch_ok("{\"batchItemResponse\":[{\"bId\":\"0\",\"fault\":"
+             "{\"error\":[{\"message\":\"Duplicate Name Exists "
+             "Error\",\"detail\":\"The name supplied already "
+             "exists. : null\",\"code\":\"6240\"}],"
+             "\"type\":\"ValidationFault\"}},{\"bId\":\"1\","
+             "\"queryResponse\":{\"Item\":[{\"Id\":\"8\","
+             "\"SyncToken\":\"2\",\"Sku\":\"prod_8\"}]}}],"
+             "\"attachableResponse\":[],\"time\":1719142418269}",
+             2, "the gateway's lowercase casing");
+
+    if (batch_answer(0, "0")) {
+        is_fault("ValidationFault", 6240, "Duplicate Name Exists Error",
+                 "The name supplied already exists. : null");
+    }
+
+    if (batch_answer(1, "1")) {
+        is_item(0, "8", "2", "", "prod_8", 1);
+    }
+
+    batch_ok("{\"BatchItemResponse\":[{\"bId\":\"q\","
+             "\"QueryResponse\":{\"Item\":[{\"Id\":\"3\","
+             "\"SyncToken\":\"1\",\"Name\":\"Concrete\"},"
+             "{\"Id\":\"4\",\"SyncToken\":\"1\",\"Name\":"
+             "\"Design\"}],\"startPosition\":1,\"maxResults\":2}},"
+             "{\"bId\":\"e\",\"QueryResponse\":{}}]}",
+             2, "queries in a batch");
+
+    if (batch_answer(0, "q")) {
+        is_int(reply.nitems, 2, "  two items");
+        is_item(0, "3", "1", "Concrete", "", 1);
+        is_item(1, "4", "1", "Design", "", 1);
+    }
+
+    if (batch_answer(1, "e")) {
+        is_int(reply.nitems, 0, "  one that matched nothing");
+    }
+
+    batch_ok("{\"BatchItemResponse\":[],\"time\":\"x\"}", 0,
+             "an empty batch answer");
+    ok(batch.items == NULL, "  items NULL");
+
+    batch_unparsable("{\"BatchItemResponse\":[{\"bId\":\"0\",\"Item\":"
+                     "{\"Id\":\"1\",\"SyncToken\":\"0\"}},{\"Item\":"
+                     "{\"Id\":\"2\",\"SyncToken\":\"0\"}}]}");
+    batch_unparsable("{\"BatchItemResponse\":[{\"bId\":0,\"Item\":"
+                     "{\"Id\":\"1\",\"SyncToken\":\"0\"}}]}");
+    batch_unparsable("{\"BatchItemResponse\":[{\"bId\":null,\"Fault\":{}}]}");
+    batch_unparsable("{\"BatchItemResponse\":[{\"bId\":\"0\"}]}");
+    batch_unparsable("{\"BatchItemResponse\":[{\"bId\":\"0\",\"Item\":"
+                     "{\"SyncToken\":\"0\"}}]}");
+    batch_unparsable("{\"BatchItemResponse\":[\"0\"]}");
+    batch_unparsable("{\"BatchItemResponse\":[null]}");
+    batch_unparsable("{\"BatchItemResponse\":{\"bId\":\"0\",\"Fault\":{}}}");
+    batch_unparsable("{\"BatchItemResponse\":null}");
+    batch_unparsable("{\"Item\":{\"Id\":\"1\",\"SyncToken\":\"0\"}}");
+    batch_unparsable("{\"QueryResponse\":{}}");
+    batch_unparsable(JSON_FAULT("{\"code\":\"3200\"}"));
+    batch_unparsable(XML_FAULT(" type=\"SERVICE\"", "<Error code=\"3001\"/>"));
+    batch_unparsable("[{\"bId\":\"0\",\"Fault\":{}}]");
+    batch_unparsable("{\"BatchItemResponse\":[]} x");
+    batch_unparsable("{\"BatchItemResponse\":[{\"bId\":\"0\",\"Fault\":{}}]");
+    batch_unparsable("");
+
+    /* a whole batch refused, with or without an empty list beside it */
+    batch_unparsable("{\"fault\":{\"error\":[{\"code\":\"6240\"}],"
+                     "\"type\":\"ValidationFault\"},"
+                     "\"batchItemResponse\":[],\"time\":1719142418269}");
+    batch_unparsable("{\"Fault\":{\"Error\":[{\"code\":\"3200\"}]},"
+                     "\"BatchItemResponse\":[{\"bId\":\"0\",\"Item\":"
+                     "{\"Id\":\"1\",\"SyncToken\":\"0\"}}]}");
+    ok(batch.nitems == 0 && batch.items == NULL, "  left empty");
+
+    batch_ok("\xef\xbb\xbf{\"BatchItemResponse\":[{\"bId\":\"0\",\"Item\":"
+             "{\"Id\":\"1\",\"SyncToken\":\"0\"}}]}", 1,
+             "a batch answer after a byte order mark");
+    batch_unparsable("Internal Server Error");
+
+    is_int(parse_fixture_with(parse_batch_len, "quickbooks/batch_request.json"),
+           QBSYNC_QBO_UNPARSABLE, "the batch request is no answer");
+    is_int(parse_fixture_with(parse_batch_len,
+                              "quickbooks/item_create_response_inventory.json"),
+           QBSYNC_QBO_UNPARSABLE, "nor an item's answer");
+}
+
+
 /* every prefix of a fixture short of its last character is refused */
 static void
 test_truncated(void)
@@ -564,18 +788,20 @@ test_truncated(void)
     size_t          i, j, len, bad;
     unsigned char  *body, *copy;
 
-    static const char  *fixtures[] = {
-        "quickbooks/item_create_response_inventory.json",
-        "quickbooks/item_query_response_services.json",
-        "quickbooks/fault_duplicate_name_6240.json",
-        "quickbooks/fault_duplicate_name_6240_lowercase_variant.json",
-        "quickbooks/fault_401_authentication_failed_3200.json",
-        "quickbooks/fault_401_general_authentication_100.xml",
-        "quickbooks/fault_429_throttle_exceeded_3001.xml"
+    static const fixture_parse_t  fixtures[] = {
+        { "quickbooks/item_create_response_inventory.json", parse_len },
+        { "quickbooks/item_query_response_services.json", parse_len },
+        { "quickbooks/fault_duplicate_name_6240.json", parse_len },
+        { "quickbooks/fault_duplicate_name_6240_lowercase_variant.json",
+          parse_len },
+        { "quickbooks/fault_401_authentication_failed_3200.json", parse_len },
+        { "quickbooks/fault_401_general_authentication_100.xml", parse_len },
+        { "quickbooks/fault_429_throttle_exceeded_3001.xml", parse_len },
+        { "quickbooks/batch_response_with_faults.json", parse_batch_len }
     };
 
     for (i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
-        body = fixture_read(fixtures[i], &len);
+        body = fixture_read(fixtures[i].name, &len);
         bad = 0;
 
         for (j = 0; j + 1 < len; j++) {
@@ -587,12 +813,13 @@ test_truncated(void)
             }
 
             memcpy(copy, body, j);
-            bad += (parse_len(copy, j) != QBSYNC_QBO_UNPARSABLE);
+            bad += (fixtures[i].parse(copy, j) != QBSYNC_QBO_UNPARSABLE);
             free(copy);
         }
 
-        is_int(bad, 0, tap_name("every truncation: ", fixtures[i]));
-        is_int(parse_len(body, len), QBSYNC_QBO_OK, "  the whole is OK");
+        is_int(bad, 0, tap_name("every truncation: ", fixtures[i].name));
+        is_int(fixtures[i].parse(body, len), QBSYNC_QBO_OK,
+               "  the whole is OK");
 
         free(body);
     }
@@ -607,31 +834,32 @@ test_nomem(void)
     unsigned char   *body;
     qbsync_qbo_rc_t  rc;
 
-    static const char  *fixtures[] = {
-        "quickbooks/item_query_response_services.json",
-        "quickbooks/fault_duplicate_name_6240.json",
-        "quickbooks/fault_429_throttle_exceeded_3001.xml"
+    static const fixture_parse_t  fixtures[] = {
+        { "quickbooks/item_query_response_services.json", parse_len },
+        { "quickbooks/fault_duplicate_name_6240.json", parse_len },
+        { "quickbooks/fault_429_throttle_exceeded_3001.xml", parse_len },
+        { "quickbooks/batch_response_with_faults.json", parse_batch_len }
     };
 
     for (i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
-        body = fixture_read(fixtures[i], &len);
+        body = fixture_read(fixtures[i].name, &len);
 
-        parse_len(body, len);
+        fixtures[i].parse(body, len);
         total = arena.count;
         bad = 0;
 
         for (n = 0; n < total; n++) {
-            arena_reset(&arena);
+            memset(&reply, 0, sizeof(reply));
             arena.fail_after = n;
 
-            rc = qbsync_qbo_reply_parse(body, len, &arena.allocator, &reply);
+            rc = fixtures[i].parse(body, len);
 
             bad += (rc != QBSYNC_QBO_NOMEM || reply.fault || reply.nitems);
         }
 
         arena.fail_after = (size_t) -1;
 
-        ok(total >= 3, tap_name("allocations counted: ", fixtures[i]));
+        ok(total >= 3, tap_name("allocations counted: ", fixtures[i].name));
         is_int(bad, 0, "  NOMEM whichever fails, the reply left empty");
 
         free(body);
@@ -650,6 +878,7 @@ main(void)
     test_xml_malformed();
     test_detail_cut();
     test_unparsable();
+    test_batch();
     test_truncated();
     test_nomem();
 

@@ -34,6 +34,11 @@
     members "}"
 
 
+typedef qbsync_stripe_rc_t (*product_parse_pt)(const unsigned char *body,
+    size_t len, qbsync_allocator_t *allocator, qbsync_product_t *product,
+    char *error, size_t error_size);
+
+
 static arena_t                arena;
 static qbsync_stripe_event_t  event;
 static qbsync_product_t       product;
@@ -59,13 +64,43 @@ parse_event(const char *json)
 
 
 static qbsync_stripe_rc_t
-parse_product_len(const void *json, size_t len)
+parse_product_with(product_parse_pt parse, const void *json, size_t len)
 {
     arena_reset(&arena);
     memset(error, '#', sizeof(error));
 
-    return qbsync_stripe_product_parse(json, len, &arena.allocator,
-                                       &product, error, sizeof(error));
+    return parse(json, len, &arena.allocator, &product, error,
+                 sizeof(error));
+}
+
+
+static qbsync_stripe_rc_t
+parse_product_len(const void *json, size_t len)
+{
+    return parse_product_with(qbsync_stripe_product_parse, json, len);
+}
+
+
+static qbsync_stripe_rc_t
+parse_listed(const char *json)
+{
+    return parse_product_with(qbsync_stripe_listed_product_parse, json,
+                              strlen(json));
+}
+
+
+static qbsync_stripe_rc_t
+parse_fixture_with(product_parse_pt parse, const char *name)
+{
+    size_t              len;
+    unsigned char      *json;
+    qbsync_stripe_rc_t  rc;
+
+    json = fixture_read(name, &len);
+    rc = parse_product_with(parse, json, len);
+    free(json);
+
+    return rc;
 }
 
 
@@ -88,6 +123,15 @@ static void
 invalid_product(const char *json, const char *message)
 {
     is_int(parse_product(json), QBSYNC_STRIPE_INVALID, tap_name("", json));
+    is_str(error, message, "  error");
+}
+
+
+static void
+invalid_listed(const char *json, const char *message)
+{
+    is_int(parse_listed(json), QBSYNC_STRIPE_INVALID,
+           tap_name("listed: ", json));
     is_str(error, message, "  error");
 }
 
@@ -614,16 +658,10 @@ test_names(void)
 }
 
 
+/* Stripe's T-shirt, as every product fixture has it */
 static void
-test_product_parse(void)
+is_t_shirt(void)
 {
-    size_t          len;
-    unsigned char  *json;
-
-    json = fixture_read("stripe/product_expanded.json", &len);
-
-    is_int(parse_product_len(json, len), QBSYNC_STRIPE_OK,
-           "a product with default_price expanded");
     is_str(error, "", "  no error");
     is_held(&arena, product.id, "prod_QXg1hqf4jFNsqG", "  id");
     is_held(&arena, product.name, "T-shirt", "  name");
@@ -631,6 +669,13 @@ test_product_parse(void)
          "  description");
     is_int(product.active, 1, "  active");
     is_int(product.deleted, 0, "  not deleted");
+}
+
+
+/* and its default_price, expanded */
+static void
+is_t_shirt_price(void)
+{
     is_int(product.has_price, 1, "  has_price");
     is_held(&arena, product.default_price, "price_1PgafmB7WZ01zgkW02Hf9z6c",
          "  default_price is the price's id");
@@ -644,8 +689,20 @@ test_product_parse(void)
     is_int(product.price.active, 1, "  price.active");
     ok(product.default_price.data == product.price.id.data,
        "  one copy of the id");
+}
 
-    free(json);
+
+static void
+test_product_parse(void)
+{
+    size_t          len;
+    unsigned char  *json;
+
+    is_int(parse_fixture_with(qbsync_stripe_product_parse,
+                              "stripe/product_expanded.json"),
+           QBSYNC_STRIPE_OK, "a product with default_price expanded");
+    is_t_shirt();
+    is_t_shirt_price();
 
     json = fixture_read("stripe/product.json", &len);
     is_int(parse_product_len(json, len), QBSYNC_STRIPE_INVALID,
@@ -701,6 +758,68 @@ test_product_parse(void)
     invalid_product("[]", "body: expected an object");
     invalid_product("", "body: empty");
     invalid_product("<html>", "body: invalid JSON");
+}
+
+
+/* a backfill's line: default_price as Stripe's list gives it */
+static void
+test_listed_product_parse(void)
+{
+    is_int(parse_fixture_with(qbsync_stripe_listed_product_parse,
+                              "stripe/product.json"),
+           QBSYNC_STRIPE_OK,
+           "listed: Stripe's product fixture, default_price an id");
+    is_t_shirt();
+    is_held(&arena, product.default_price, "price_1PgafmB7WZ01zgkW02Hf9z6c",
+            "  default_price, the id alone");
+    is_int(product.has_price, 0, "  no expanded price");
+    is_int(product.price.id.len, 0, "  price empty");
+    ok(product.price.id.data != NULL, "  but not NULL");
+
+    is_int(parse_fixture_with(qbsync_stripe_listed_product_parse,
+                              "stripe/product_expanded.json"),
+           QBSYNC_STRIPE_OK, "listed: default_price expanded");
+    is_t_shirt();
+    is_t_shirt_price();
+
+    is_int(parse_listed(PRODUCT("")), QBSYNC_STRIPE_OK,
+           "listed: default_price null");
+    is_int(product.has_price, 0, "  no price");
+    is_int(product.default_price.len, 0, "  no default_price");
+    ok(product.default_price.data != NULL, "  empty, not NULL");
+
+    is_int(parse_listed("{\"id\":\"prod_1\",\"name\":\"x\","
+                        "\"active\":false}"),
+           QBSYNC_STRIPE_OK, "listed: object and default_price absent");
+    is_int(product.active, 0, "  not active");
+    is_int(product.default_price.len, 0, "  no default_price");
+
+    is_int(parse_fixture_with(qbsync_stripe_listed_product_parse,
+                              "stripe/deleted_product.json"),
+           QBSYNC_STRIPE_OK, "listed: a DeletedProduct");
+    is_int(product.deleted, 1, "  deleted");
+
+    invalid_listed("{\"id\":\"prod_1\",\"name\":\"x\",\"active\":true,"
+                   "\"default_price\":7}",
+                   "default_price: expected a string, an object or null");
+    invalid_listed("{\"id\":\"prod_1\",\"name\":\"x\",\"active\":true,"
+                   "\"default_price\":true}",
+                   "default_price: expected a string, an object or null");
+    invalid_listed("{\"id\":\"prod_1\",\"name\":\"x\",\"active\":true,"
+                   "\"default_price\":[\"price_1\"]}",
+                   "default_price: expected a string, an object or null");
+    invalid_listed("{\"id\":\"prod_1\",\"name\":\"x\",\"active\":true,"
+                   "\"default_price\":{\"id\":\"price_1\","
+                   "\"product\":\"prod_1\",\"active\":true}}",
+                   "default_price.currency: expected a string");
+    invalid_listed("{\"id\":\"prod_1\",\"active\":true,"
+                   "\"default_price\":\"price_1\"}",
+                   "name: expected a string");
+    invalid_listed("{\"object\":\"price\",\"id\":\"price_1\"}",
+                   "object: expected \"product\"");
+    invalid_listed("[]", "body: expected an object");
+    invalid_listed("", "body: empty");
+    invalid_listed("{\"id\":\"prod_1\"", "body: invalid JSON");
 }
 
 
@@ -798,13 +917,37 @@ test_errors(void)
 }
 
 
+/* a product fixture read again with each of its allocations failing */
+static void
+nomem_product(product_parse_pt parse, const char *name, const char *test)
+{
+    size_t          len, n, bad, total;
+    unsigned char  *body;
+
+    body = fixture_read(name, &len);
+
+    parse_product_with(parse, body, len);
+    total = arena.count;
+    bad = 0;
+
+    for (n = 0; n < total; n++) {
+        arena.fail_after = n;
+        bad += (parse_product_with(parse, body, len) != QBSYNC_STRIPE_NOMEM
+                || strcmp(error, "out of memory") != 0);
+    }
+
+    arena.fail_after = (size_t) -1;
+    is_int(bad, 0, test);
+    free(body);
+}
+
+
 /* every allocation that fails is NOMEM, and nothing leaks */
 static void
 test_nomem(void)
 {
     char                *json;
     size_t               len, n, bad, total;
-    unsigned char       *body;
     qbsync_stripe_rc_t   rc;
 
     json = fixture_event("product.updated", "stripe/product.json", &len);
@@ -833,25 +976,10 @@ test_nomem(void)
     is_int(bad, 0, "  NOMEM whichever allocation fails");
     free(json);
 
-    body = fixture_read("stripe/product_expanded.json", &len);
-
-    parse_product_len(body, len);
-    total = arena.count;
-    bad = 0;
-
-    for (n = 0; n < total; n++) {
-        arena_reset(&arena);
-        arena.fail_after = n;
-
-        rc = qbsync_stripe_product_parse(body, len, &arena.allocator,
-                                         &product, error, sizeof(error));
-
-        bad += (rc != QBSYNC_STRIPE_NOMEM);
-    }
-
-    arena.fail_after = (size_t) -1;
-    is_int(bad, 0, "an expanded product: NOMEM whichever allocation fails");
-    free(body);
+    nomem_product(qbsync_stripe_product_parse, "stripe/product_expanded.json",
+                  "an expanded product: NOMEM whichever allocation fails");
+    nomem_product(qbsync_stripe_listed_product_parse, "stripe/product.json",
+                  "a listed product: NOMEM whichever allocation fails");
 }
 
 
@@ -869,6 +997,7 @@ main(void)
     test_price_fields();
     test_names();
     test_product_parse();
+    test_listed_product_parse();
     test_bodies();
     test_errors();
     test_nomem();
