@@ -846,7 +846,7 @@ ngx_http_qbsync_batch_exchange(ngx_http_qbsync_batch_t *b)
              : ngx_http_qbsync_batch_found(b, state);
     }
 
-    ngx_pfree(b->request->pool, b->call.buffer);
+    ngx_http_qbsync_call_free(b->request, &b->call);
 
     if (rc != NGX_OK) {
         return rc;
@@ -1431,7 +1431,7 @@ ngx_http_qbsync_batch_call(ngx_http_qbsync_batch_t *b)
                       b->call.answered ? "answered" : "could not be reached:",
                       status, &b->call.intuit_tid);
 
-        ngx_pfree(r->pool, b->call.buffer);
+        ngx_http_qbsync_call_free(r, &b->call);
 
         if (ngx_http_qbsync_call_retry(&b->call, policy,
                                        conf->limits->cooldown / 1000,
@@ -1461,7 +1461,7 @@ ngx_http_qbsync_batch_call(ngx_http_qbsync_batch_t *b)
     if (status == NGX_HTTP_UNAUTHORIZED && !b->retried_auth) {
         b->retried_auth = 1;
         ngx_http_qbsync_oauth_rejected(r, &b->oauth);
-        ngx_pfree(r->pool, b->call.buffer);
+        ngx_http_qbsync_call_free(r, &b->call);
         return ngx_http_qbsync_batch_call(b);
     }
 

@@ -17,6 +17,10 @@ static ngx_int_t ngx_http_qbsync_call_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
 
 
+/* ngx_palloc_large() puts a block in one of the first five entries */
+#define NGX_HTTP_QBSYNC_LARGE_REUSED  5
+
+
 static ngx_str_t  ngx_http_qbsync_get_method = ngx_string("GET");
 static ngx_str_t  ngx_http_qbsync_post_method = ngx_string("POST");
 static ngx_str_t  ngx_http_qbsync_intuit_tid = ngx_string("intuit_tid");
@@ -26,6 +30,8 @@ static ngx_str_t  ngx_http_qbsync_retry_after = ngx_string("Retry-After");
 ngx_int_t
 ngx_http_qbsync_call_start(ngx_http_request_t *r, ngx_http_qbsync_call_t *call)
 {
+    ngx_uint_t                    i;
+    ngx_pool_large_t             *l;
     ngx_http_request_t           *sr;
     ngx_http_post_subrequest_t   *ps;
 
@@ -35,6 +41,17 @@ ngx_http_qbsync_call_start(ngx_http_request_t *r, ngx_http_qbsync_call_t *call)
     call->retry_after = 0;
     call->buffer = NULL;
     ngx_str_null(&call->response);
+
+    call->large = r->pool->large;
+    call->vacant = 0;
+
+    for (i = 0, l = call->large; l && i < NGX_HTTP_QBSYNC_LARGE_REUSED;
+         i++, l = l->next)
+    {
+        if (l->alloc == NULL) {
+            call->vacant |= (ngx_uint_t) 1 << i;
+        }
+    }
     ngx_str_null(&call->intuit_tid);
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
@@ -257,6 +274,40 @@ ngx_http_qbsync_call_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     }
 
     return rc;
+}
+
+
+/*
+ * A subrequest allocates from its main request's pool; what is large is
+ * on the pool's list of large blocks, newest first.  The call's blocks
+ * are those ahead of the mark taken at its start, and those put in an
+ * entry after the mark that was vacant then (ngx_palloc_large() reuses
+ * one of the first few entries).  Nothing of the request's own takes a
+ * large block while its call is in flight.
+ */
+
+void
+ngx_http_qbsync_call_free(ngx_http_request_t *r, ngx_http_qbsync_call_t *call)
+{
+    ngx_uint_t         i;
+    ngx_pool_large_t  *l;
+
+    for (l = r->pool->large; l && l != call->large; l = l->next) {
+        if (l->alloc) {
+            ngx_free(l->alloc);
+            l->alloc = NULL;
+        }
+    }
+
+    for (i = 0; l && i < NGX_HTTP_QBSYNC_LARGE_REUSED; i++, l = l->next) {
+        if ((call->vacant & ((ngx_uint_t) 1 << i)) && l->alloc) {
+            ngx_free(l->alloc);
+            l->alloc = NULL;
+        }
+    }
+
+    call->buffer = NULL;
+    ngx_str_null(&call->response);
 }
 
 

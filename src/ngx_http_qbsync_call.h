@@ -34,6 +34,9 @@ typedef struct {
     ngx_str_t                    response;
     /* where the answer was copied: a long request gives it back early */
     u_char                      *buffer;
+    /* the request pool's large blocks before the call, see _call_free() */
+    ngx_pool_large_t            *large;
+    ngx_uint_t                   vacant;
     ngx_str_t                    intuit_tid;
     time_t                       retry_after;     /* 0 when not given */
 
@@ -43,6 +46,14 @@ typedef struct {
 
 
 ngx_int_t ngx_http_qbsync_call_start(ngx_http_request_t *r,
+    ngx_http_qbsync_call_t *call);
+/*
+ * For a request that makes many calls (the batch location): the large
+ * blocks the ended call took from the request's pool (the proxy's
+ * buffers, the copy of the answer) go back at once, not at the request's
+ * end.  Only once the answer is read: call->response is gone with them.
+ */
+void ngx_http_qbsync_call_free(ngx_http_request_t *r,
     ngx_http_qbsync_call_t *call);
 ngx_table_elt_t *ngx_http_qbsync_find_header(ngx_list_t *headers,
     ngx_str_t *name);

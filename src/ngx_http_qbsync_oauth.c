@@ -58,6 +58,8 @@ static ngx_int_t ngx_http_qbsync_oauth_writable(ngx_cycle_t *cycle,
     ngx_uint_t file);
 static ngx_int_t ngx_http_qbsync_oauth_allowed(ngx_file_info_t *fi,
     uid_t uid, gid_t *groups, int ngroups, ngx_uint_t file);
+static ngx_int_t ngx_http_qbsync_oauth_token_with(ngx_http_request_t *r,
+    ngx_http_qbsync_oauth_ctx_t *octx, ngx_http_qbsync_tokens_rec_t *rec);
 static ngx_int_t ngx_http_qbsync_oauth_current(ngx_http_request_t *r,
     ngx_http_qbsync_oauth_ctx_t *octx, ngx_http_qbsync_tokens_rec_t *rec,
     ngx_uint_t fresh);
@@ -315,10 +317,25 @@ ngx_http_qbsync_oauth_token(ngx_http_request_t *r,
 
     octx->retry_after = NGX_HTTP_QBSYNC_RETRY_AFTER;
 
+    /* a few kB a call: a request that makes many gives it back at once */
     rec = ngx_palloc(r->pool, sizeof(ngx_http_qbsync_tokens_rec_t));
     if (rec == NULL) {
         return NGX_ERROR;
     }
+
+    rc = ngx_http_qbsync_oauth_token_with(r, octx, rec);
+
+    ngx_pfree(r->pool, rec);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_qbsync_oauth_token_with(ngx_http_request_t *r,
+    ngx_http_qbsync_oauth_ctx_t *octx, ngx_http_qbsync_tokens_rec_t *rec)
+{
+    ngx_int_t  rc;
 
     rc = ngx_http_qbsync_oauth_current(r, octx, rec, 0);
     if (rc != NGX_OK) {
@@ -403,6 +420,7 @@ ngx_http_qbsync_oauth_rejected(ngx_http_request_t *r,
                                    sizeof(ngx_http_qbsync_tokens_rec_t))
         != NGX_OK)
     {
+        ngx_pfree(r->pool, rec);
         return;
     }
 
@@ -411,6 +429,8 @@ ngx_http_qbsync_oauth_rejected(ngx_http_request_t *r,
         rec->expires_at = 0;
         (void) ngx_http_qbsync_oauth_save(r, octx, rec);
     }
+
+    ngx_pfree(r->pool, rec);
 }
 
 
