@@ -100,19 +100,23 @@ class ItemStore:
 
     def candidates(self, query):
         """Items a query can match: found through an index when it asks
-        for a Name, Sku or Id (the sync's queries all do), else all."""
+        for Names, Skus or Ids (= or in: the sync's and the batch's
+        queries all do), else all; in Id order, as a full scan gives."""
         for field, op, values in query.conditions:
-            if op != "=":
+            if op not in ("=", "in"):
                 continue
             if field == "Name":
-                ids = [self.by_name.get(name_key(values[0]))]
+                ids = {self.by_name.get(name_key(value)) for value in values}
             elif field == "Sku":
-                ids = sorted(self.by_sku.get(values[0].lower(), ()), key=int)
+                ids = set()
+                for value in values:
+                    ids.update(self.by_sku.get(value.lower(), ()))
             elif field == "Id":
-                ids = [str(int(values[0]))] if values[0].isdigit() else []
+                ids = {str(int(value)) for value in values if value.isdigit()}
             else:
                 continue
-            return [self.items[item_id] for item_id in ids
+            return [self.items[item_id]
+                    for item_id in sorted((i for i in ids if i), key=int)
                     if item_id in self.items]
         return self.sorted_items()
 
