@@ -9,6 +9,7 @@
 #include "ngx_http_qbsync_gate.h"
 #include "ngx_http_qbsync_webhook.h"
 #include "ngx_http_qbsync_batch.h"
+#include "ngx_http_qbsync_metrics.h"
 #include "ngx_http_qbsync_deadletter.h"
 #include "ngx_http_qbsync_secrets.h"
 
@@ -33,6 +34,8 @@ static uint32_t ngx_http_qbsync_endpoint(ngx_conf_t *cf);
 static char *ngx_http_qbsync_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_qbsync_mode(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_qbsync_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_qbsync_webhook_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -138,6 +141,13 @@ static ngx_command_t  ngx_http_qbsync_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       &ngx_http_qbsync_batch_mode },
+
+    { ngx_string("qbsync_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_qbsync_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("qbsync_webhook_secret"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -284,6 +294,8 @@ ngx_http_qbsync_init(ngx_conf_t *cf)
 {
     ngx_uint_t                    i;
     ngx_shm_zone_t              **zone;
+    ngx_http_handler_pt          *h;
+    ngx_http_core_main_conf_t    *cmcf;
     ngx_http_qbsync_main_conf_t  *qmcf;
 
     qmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qbsync_module);
@@ -301,6 +313,16 @@ ngx_http_qbsync_init(ngx_conf_t *cf)
             ngx_http_qbsync_zone_set_dead_letter(zone[i], &qmcf->dead_letter);
         }
     }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    /* a delivery's outcome is final once its answer is sent */
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_qbsync_metrics_log;
 
     return ngx_http_qbsync_gate_init(cf);
 }
@@ -1377,6 +1399,32 @@ ngx_http_qbsync_dead_letter_admin(ngx_conf_t *cf, ngx_command_t *cmd,
                        &value[1]);
 
     return NGX_CONF_ERROR;
+}
+
+
+/* qbsync_metrics: every zone's figures, for Prometheus or as JSON */
+
+static char *
+ngx_http_qbsync_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_qbsync_main_conf_t  *qmcf;
+
+    qmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qbsync_module);
+
+    if (qmcf->zones.nelts == 0) {
+        return "needs a \"qbsync_zone\" in the http block before it";
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        return "is duplicate, or the location has a content handler already";
+    }
+
+    clcf->handler = ngx_http_qbsync_metrics_handler;
+
+    return NGX_CONF_OK;
 }
 
 

@@ -8,6 +8,7 @@
 #include "ngx_http_qbsync_gate.h"
 #include "ngx_http_qbsync_limiter.h"
 #include "ngx_http_qbsync_mapping.h"
+#include "ngx_http_qbsync_metrics.h"
 #include "ngx_http_qbsync_oauth.h"
 #include "ngx_http_qbsync_qbo.h"
 #include "ngx_http_qbsync_reply.h"
@@ -1442,6 +1443,7 @@ ngx_http_qbsync_batch_call(ngx_http_qbsync_batch_t *b)
             == NGX_OK)
         {
             b->previous_delay = delay;
+            ngx_http_qbsync_count_retry(conf->shm_zone);
             ngx_add_timer(&b->wait, (ngx_msec_t) delay);
             return NGX_AGAIN;
         }

@@ -5,6 +5,8 @@
 
 
 #include "ngx_http_qbsync_call.h"
+#include "ngx_http_qbsync_metrics.h"
+#include "ngx_http_qbsync_module.h"
 
 
 static ngx_int_t ngx_http_qbsync_call_headers(ngx_http_request_t *sr,
@@ -15,6 +17,8 @@ static ngx_int_t ngx_http_qbsync_call_body(ngx_http_request_t *sr,
     ngx_http_qbsync_call_t *call);
 static ngx_int_t ngx_http_qbsync_call_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
+static void ngx_http_qbsync_call_counted(ngx_http_request_t *sr,
+    ngx_http_qbsync_call_t *call, ngx_int_t rc);
 
 
 /* ngx_palloc_large() puts a block in one of the first five entries */
@@ -42,6 +46,7 @@ ngx_http_qbsync_call_start(ngx_http_request_t *r, ngx_http_qbsync_call_t *call)
     call->buffer = NULL;
     ngx_str_null(&call->response);
 
+    call->started = ngx_http_qbsync_now_us();
     call->large = r->pool->large;
     call->vacant = 0;
 
@@ -231,6 +236,8 @@ ngx_http_qbsync_call_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
     call->done = 1;
 
+    ngx_http_qbsync_call_counted(sr, call, rc);
+
     if (rc == NGX_ERROR || sr->connection->error) {
         /* no usable answer: a reset, or one too big for memory */
         call->status = 0;
@@ -308,6 +315,33 @@ ngx_http_qbsync_call_free(ngx_http_request_t *r, ngx_http_qbsync_call_t *call)
 
     call->buffer = NULL;
     ngx_str_null(&call->response);
+}
+
+
+/* The metrics of the main request's zone: the call's status and time. */
+
+static void
+ngx_http_qbsync_call_counted(ngx_http_request_t *sr,
+    ngx_http_qbsync_call_t *call, ngx_int_t rc)
+{
+    ngx_uint_t                   status;
+    ngx_http_qbsync_loc_conf_t  *qlcf;
+
+    qlcf = ngx_http_get_module_loc_conf(sr->main, ngx_http_qbsync_module);
+
+    if (rc == NGX_ERROR || sr->connection->error) {
+        status = 0;
+
+    } else if (sr->headers_out.status) {
+        status = sr->headers_out.status;
+
+    } else {
+        /* nginx's own 502 or 504: counted as no answer */
+        status = 0;
+    }
+
+    ngx_http_qbsync_count_call(qlcf->shm_zone, call->operation, status,
+                               ngx_http_qbsync_now_us() - call->started);
 }
 
 

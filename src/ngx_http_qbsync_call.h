@@ -23,6 +23,7 @@
  */
 typedef struct {
     ngx_uint_t                   method;          /* NGX_HTTP_GET or _POST */
+    ngx_uint_t                   operation;       /* for the metrics */
     ngx_str_t                    uri;
     ngx_str_t                    args;
     ngx_str_t                    authorization;
@@ -37,6 +38,7 @@ typedef struct {
     /* the request pool's large blocks before the call, see _call_free() */
     ngx_pool_large_t            *large;
     ngx_uint_t                   vacant;
+    uint64_t                     started;         /* us */
     ngx_str_t                    intuit_tid;
     time_t                       retry_after;     /* 0 when not given */
 

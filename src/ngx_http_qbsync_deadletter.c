@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_qbsync_deadletter.h"
+#include "ngx_http_qbsync_metrics.h"
 #include "ngx_http_qbsync_reply.h"
 #include "ngx_http_qbsync_sync.h"
 #include "ngx_http_qbsync_zone.h"
@@ -183,6 +184,8 @@ ngx_http_qbsync_dead_letter_park(ngx_http_request_t *r,
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "qbsync: event \"%V\" parked in the dead-letter file: %V",
                   &ctx->key.id, reason);
+
+    ngx_http_qbsync_count_dead_letter(ctx->shm_zone);
 
     if (ngx_http_qbsync_dead_letter_key(r->pool, &letter) != NGX_OK
         || ngx_http_qbsync_dead_letter_remember(ctx->shm_zone, &letter,
@@ -1322,6 +1325,15 @@ ngx_http_qbsync_dead_letter_path(ngx_http_request_t *r)
     qmcf = ngx_http_get_module_main_conf(r, ngx_http_qbsync_module);
 
     return qmcf->dead_letter.len ? &qmcf->dead_letter : NULL;
+}
+
+
+ngx_uint_t
+ngx_http_qbsync_dead_letter_count(ngx_shm_zone_t *shm_zone)
+{
+    return ngx_http_qbsync_record_count(shm_zone,
+                                    ngx_http_qbsync_dead_letter_ns(shm_zone),
+                                    1);
 }
 
 

@@ -31,5 +31,8 @@ ngx_int_t ngx_http_qbsync_dead_letter_load(ngx_shm_zone_t *shm_zone,
 
 ngx_int_t ngx_http_qbsync_dead_letter_admin_handler(ngx_http_request_t *r);
 
+/* the letters waiting in the zone */
+ngx_uint_t ngx_http_qbsync_dead_letter_count(ngx_shm_zone_t *shm_zone);
+
 
 #endif /* _NGX_HTTP_QBSYNC_DEADLETTER_H_INCLUDED_ */

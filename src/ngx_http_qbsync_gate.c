@@ -5,6 +5,8 @@
 
 
 #include "ngx_http_qbsync_gate.h"
+#include "ngx_http_qbsync_sync.h"
+#include "ngx_http_qbsync_metrics.h"
 #include "ngx_http_qbsync_body.h"
 #include "ngx_http_qbsync_call.h"
 #include "ngx_http_qbsync_reply.h"
@@ -537,6 +539,7 @@ ngx_http_qbsync_check_body(ngx_http_request_t *r,
     qbsync_event_t *event)
 {
     size_t                   nchunks;
+    uint64_t                 started;
     qbsync_chunk_t          *chunks;
     qbsync_event_rc_t        erc;
     qbsync_signature_rc_t    src;
@@ -550,8 +553,13 @@ ngx_http_qbsync_check_body(ngx_http_request_t *r,
     ctx->body = chunks;
     ctx->nbody = nchunks;
 
+    started = ngx_http_qbsync_now_us();
+
     src = qbsync_signature_verify(&ctx->signature, qlcf->secrets->elts,
                                   qlcf->secrets->nelts, chunks, nchunks);
+
+    ngx_http_qbsync_observe_since(qlcf->shm_zone,
+                                  NGX_HTTP_QBSYNC_STAGE_VERIFY, started);
 
     if (src == QBSYNC_SIGNATURE_MISMATCH) {
         return NGX_HTTP_QBSYNC_SIGNATURE_MISMATCH;
@@ -563,11 +571,20 @@ ngx_http_qbsync_check_body(ngx_http_request_t *r,
         return NGX_HTTP_QBSYNC_INTERNAL_ERROR;
     }
 
+    started = ngx_http_qbsync_now_us();
+
     if (ngx_http_qbsync_seen(r, qlcf, ctx, chunks, nchunks, event)) {
+        ngx_http_qbsync_observe_since(qlcf->shm_zone,
+                                      NGX_HTTP_QBSYNC_STAGE_DEDUPE, started);
         return NGX_HTTP_QBSYNC_DUPLICATE;
     }
 
+    started = ngx_http_qbsync_now_us();
+
     erc = qbsync_event_parse(chunks, nchunks, event);
+
+    ngx_http_qbsync_observe_since(qlcf->shm_zone, NGX_HTTP_QBSYNC_STAGE_PARSE,
+                                  started);
 
     switch (erc) {
 
@@ -660,6 +677,7 @@ ngx_http_qbsync_acquire(ngx_http_request_t *r,
     ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_ctx_t *ctx,
     time_t *retry_after)
 {
+    uint64_t                  started;
     ngx_uint_t                action;
     ngx_http_qbsync_key_rc_e  rc;
 
@@ -668,9 +686,14 @@ ngx_http_qbsync_acquire(ngx_http_request_t *r,
     ctx->key.ns = qlcf->endpoint;
     ctx->key.detail = ctx->event_type;
 
+    started = ngx_http_qbsync_now_us();
+
     rc = ngx_http_qbsync_key_acquire(qlcf->shm_zone, &ctx->key,
                                      (ngx_msec_t) qlcf->inflight_lease * 1000,
                                      retry_after, &action);
+
+    ngx_http_qbsync_observe_since(qlcf->shm_zone, NGX_HTTP_QBSYNC_STAGE_DEDUPE,
+                                  started);
 
     switch (rc) {
 
@@ -826,6 +849,47 @@ ngx_http_qbsync_gate_header_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * The one word for what became of a delivery, for the metrics and the
+ * events: the gate's refusal, "duplicate", the sync's action or error,
+ * or "verified" when another content handler takes the event.
+ */
+
+void
+ngx_http_qbsync_delivery_outcome(ngx_http_request_t *r,
+    ngx_http_qbsync_ctx_t *ctx, ngx_str_t *word)
+{
+    ngx_str_t                 error, message;
+    ngx_uint_t                status;
+    const char               *name;
+    ngx_http_qbsync_action_e  action;
+
+    if (ctx->outcome != NGX_HTTP_QBSYNC_VERIFIED || ctx->sync == NULL) {
+        *word = ngx_http_qbsync_outcomes[ctx->outcome].name;
+        return;
+    }
+
+    ngx_http_qbsync_sync_outcome(ctx->sync, &status, &action, &error,
+                                 &message);
+
+    if (status == NGX_HTTP_OK) {
+        name = ngx_http_qbsync_action_name(action);
+
+        word->data = (u_char *) name;
+        word->len = ngx_strlen(name);
+        return;
+    }
+
+    if (error.len) {
+        *word = error;
+        return;
+    }
+
+    /* the client went away before the sync was decided */
+    ngx_str_set(word, "other");
 }
 
 

@@ -94,6 +94,8 @@ ngx_int_t ngx_http_qbsync_answer(ngx_http_request_t *r,
     ngx_http_qbsync_ctx_t *ctx, const char *message, time_t retry_after);
 
 const char *ngx_http_qbsync_action_name(ngx_http_qbsync_action_e action);
+void ngx_http_qbsync_delivery_outcome(ngx_http_request_t *r,
+    ngx_http_qbsync_ctx_t *ctx, ngx_str_t *word);
 
 
 #endif /* _NGX_HTTP_QBSYNC_GATE_H_INCLUDED_ */

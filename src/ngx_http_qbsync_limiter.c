@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_qbsync_limiter.h"
+#include "ngx_http_qbsync_metrics.h"
 #include "ngx_http_qbsync_zone.h"
 
 
@@ -47,8 +48,18 @@ ngx_http_qbsync_limiter_acquire(ngx_shm_zone_t *shm_zone, uint32_t ns,
     call.entries = entries;
     call.batch = batch;
 
+    if (pace->slot == 0) {
+        pace->asked = ngx_http_qbsync_now_us();
+    }
+
     rc = ngx_http_qbsync_limiter_update(shm_zone, ns,
                                         ngx_http_qbsync_limiter_ask, &call);
+
+    if (rc == NGX_OK) {
+        ngx_http_qbsync_observe_since(shm_zone,
+                                      NGX_HTTP_QBSYNC_STAGE_QUEUE_WAIT,
+                                      pace->asked);
+    }
 
     /* timers count whole milliseconds: never wake before the slot */
     *wait = (ngx_msec_t) ((call.wait + 999) / 1000);
@@ -145,4 +156,24 @@ ngx_http_qbsync_limiter_end(void *value, void *data)
     }
 
     return NGX_OK;
+}
+
+
+/* A copy of a realm's limiter as it is, for the metrics. */
+
+void
+ngx_http_qbsync_limiter_state(ngx_shm_zone_t *shm_zone, uint32_t ns,
+    qbsync_limits_t *limits, qbsync_limiter_t *limiter)
+{
+    if (ngx_http_qbsync_record_get(shm_zone, ns, &ngx_http_qbsync_limiter_key,
+                                   limiter, sizeof(qbsync_limiter_t))
+        != NGX_OK)
+    {
+        ngx_memzero(limiter, sizeof(qbsync_limiter_t));
+    }
+
+    /* a fresh limiter runs at the full rate */
+    if (limiter->rate == 0) {
+        limiter->rate = limits->per_minute;
+    }
 }

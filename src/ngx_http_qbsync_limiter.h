@@ -19,6 +19,7 @@
 typedef struct {
     uint64_t                     slot;
     uint64_t                     ticket;
+    uint64_t                     asked;       /* us, for the queue's wait */
     unsigned                     leased:1;
 } ngx_http_qbsync_pace_t;
 
@@ -39,6 +40,10 @@ ngx_int_t ngx_http_qbsync_limiter_acquire(ngx_shm_zone_t *shm_zone,
 void ngx_http_qbsync_limiter_done(ngx_shm_zone_t *shm_zone, uint32_t ns,
     qbsync_limits_t *limits, ngx_http_qbsync_pace_t *pace, ngx_uint_t status,
     time_t retry_after);
+
+
+void ngx_http_qbsync_limiter_state(ngx_shm_zone_t *shm_zone, uint32_t ns,
+    qbsync_limits_t *limits, qbsync_limiter_t *limiter);
 
 
 #endif /* _NGX_HTTP_QBSYNC_LIMITER_H_INCLUDED_ */

@@ -8,6 +8,7 @@
 #include <pwd.h>
 
 #include "ngx_http_qbsync_oauth.h"
+#include "ngx_http_qbsync_metrics.h"
 #include "qbsync_oauth.h"
 #include "qbsync_str.h"
 
@@ -673,6 +674,7 @@ ngx_http_qbsync_oauth_refresh(ngx_http_request_t *r,
     ngx_memzero(call, sizeof(ngx_http_qbsync_call_t));
 
     call->method = NGX_HTTP_POST;
+    call->operation = NGX_HTTP_QBSYNC_OP_TOKEN_REFRESH;
     call->uri = octx->oauth->prefix;
     call->authorization = octx->oauth->authorization;
     ngx_str_set(&call->content_type, "application/x-www-form-urlencoded");
@@ -1014,4 +1016,39 @@ static void *
 ngx_http_qbsync_oauth_alloc(void *pool, size_t size)
 {
     return ngx_palloc(pool, size);
+}
+
+
+/* What the metrics and the health tell of a token file's tokens. */
+
+void
+ngx_http_qbsync_oauth_state(ngx_shm_zone_t *shm_zone, ngx_str_t *token_file,
+    time_t *expires_at, time_t *refresh_expires_at, ngx_uint_t *reauthorize)
+{
+    ngx_http_qbsync_tokens_rec_t  *rec;
+
+    *expires_at = 0;
+    *refresh_expires_at = 0;
+    *reauthorize = 0;
+
+    rec = ngx_alloc(sizeof(ngx_http_qbsync_tokens_rec_t), ngx_cycle->log);
+    if (rec == NULL) {
+        return;
+    }
+
+    if (ngx_http_qbsync_record_get(shm_zone,
+                                   ngx_http_qbsync_zone_ns("tokens",
+                                                           token_file),
+                                   &ngx_http_qbsync_tokens_key, rec,
+                                   sizeof(ngx_http_qbsync_tokens_rec_t))
+        == NGX_OK)
+    {
+        *expires_at = rec->access_len ? rec->expires_at : 0;
+        *refresh_expires_at = rec->refresh_expires_at;
+        *reauthorize = rec->reauthorize;
+    }
+
+    /* the copy holds the tokens: wiped before the memory goes */
+    ngx_explicit_memzero(rec, sizeof(ngx_http_qbsync_tokens_rec_t));
+    ngx_free(rec);
 }

@@ -55,4 +55,9 @@ void ngx_http_qbsync_oauth_finish(ngx_http_request_t *r,
     ngx_http_qbsync_oauth_ctx_t *octx);
 
 
+void ngx_http_qbsync_oauth_state(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *token_file, time_t *expires_at, time_t *refresh_expires_at,
+    ngx_uint_t *reauthorize);
+
+
 #endif /* _NGX_HTTP_QBSYNC_OAUTH_H_INCLUDED_ */

@@ -5,11 +5,13 @@
 
 
 #include "ngx_http_qbsync_qbo.h"
+#include "ngx_http_qbsync_metrics.h"
 
 
 static ngx_int_t ngx_http_qbsync_qbo_post(ngx_pool_t *pool,
     ngx_http_qbsync_quickbooks_t *qb, ngx_http_qbsync_call_t *call,
-    const char *path, ngx_str_t *body, ngx_str_t *request_id);
+    const char *path, ngx_str_t *body, ngx_str_t *request_id,
+    ngx_uint_t operation);
 static ngx_int_t ngx_http_qbsync_qbo_uri(ngx_pool_t *pool,
     ngx_http_qbsync_quickbooks_t *qb, ngx_str_t *uri, const char *path,
     ngx_str_t *id);
@@ -22,6 +24,7 @@ ngx_http_qbsync_qbo_query(ngx_pool_t *pool, ngx_http_qbsync_quickbooks_t *qb,
     ngx_memzero(call, sizeof(ngx_http_qbsync_call_t));
 
     call->method = NGX_HTTP_GET;
+    call->operation = NGX_HTTP_QBSYNC_OP_QUERY;
 
     if (ngx_http_qbsync_qbo_uri(pool, qb, &call->uri, "/query", NULL)
         != NGX_OK)
@@ -52,8 +55,13 @@ ngx_int_t
 ngx_http_qbsync_qbo_write(ngx_pool_t *pool, ngx_http_qbsync_quickbooks_t *qb,
     ngx_http_qbsync_call_t *call, ngx_str_t *body, ngx_str_t *request_id)
 {
+    /* the requestid says which: "create-..." or "update-..." */
     return ngx_http_qbsync_qbo_post(pool, qb, call, "/item", body,
-                                    request_id);
+                                    request_id,
+                                    (request_id->len && request_id->data[0]
+                                                        == 'c')
+                                    ? NGX_HTTP_QBSYNC_OP_CREATE
+                                    : NGX_HTTP_QBSYNC_OP_UPDATE);
 }
 
 
@@ -62,18 +70,19 @@ ngx_http_qbsync_qbo_batch(ngx_pool_t *pool, ngx_http_qbsync_quickbooks_t *qb,
     ngx_http_qbsync_call_t *call, ngx_str_t *body, ngx_str_t *request_id)
 {
     return ngx_http_qbsync_qbo_post(pool, qb, call, "/batch", body,
-                                    request_id);
+                                    request_id, NGX_HTTP_QBSYNC_OP_BATCH);
 }
 
 
 static ngx_int_t
 ngx_http_qbsync_qbo_post(ngx_pool_t *pool, ngx_http_qbsync_quickbooks_t *qb,
     ngx_http_qbsync_call_t *call, const char *path, ngx_str_t *body,
-    ngx_str_t *request_id)
+    ngx_str_t *request_id, ngx_uint_t operation)
 {
     ngx_memzero(call, sizeof(ngx_http_qbsync_call_t));
 
     call->method = NGX_HTTP_POST;
+    call->operation = operation;
     call->body = *body;
     ngx_str_set(&call->content_type, "application/json");
 
@@ -102,6 +111,7 @@ ngx_http_qbsync_qbo_read(ngx_pool_t *pool, ngx_http_qbsync_quickbooks_t *qb,
     ngx_memzero(call, sizeof(ngx_http_qbsync_call_t));
 
     call->method = NGX_HTTP_GET;
+    call->operation = NGX_HTTP_QBSYNC_OP_READ;
 
     if (ngx_http_qbsync_qbo_uri(pool, qb, &call->uri, "/item/", item_id)
         != NGX_OK)
@@ -133,6 +143,7 @@ ngx_http_qbsync_stripe_product(ngx_pool_t *pool,
     ngx_memzero(call, sizeof(ngx_http_qbsync_call_t));
 
     call->method = NGX_HTTP_GET;
+    call->operation = NGX_HTTP_QBSYNC_OP_STRIPE_PRODUCT;
     call->authorization = stripe->authorization;
     ngx_str_set(&call->args, "expand%5B%5D=default_price");
 

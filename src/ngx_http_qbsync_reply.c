@@ -16,6 +16,18 @@ ngx_int_t
 ngx_http_qbsync_reply_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *body, size_t len)
 {
+    ngx_str_t  type;
+
+    ngx_str_set(&type, "application/json");
+
+    return ngx_http_qbsync_reply(r, status, &type, body, len);
+}
+
+
+ngx_int_t
+ngx_http_qbsync_reply(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *content_type, u_char *body, size_t len)
+{
     ngx_int_t     rc;
     ngx_buf_t    *b;
     ngx_chain_t   out;
@@ -28,8 +40,8 @@ ngx_http_qbsync_reply_json(ngx_http_request_t *r, ngx_uint_t status,
         ngx_str_set(&r->headers_out.status_line, "422 Unprocessable Entity");
     }
 
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type = *content_type;
+    r->headers_out.content_type_len = content_type->len;
     r->headers_out.content_type_lowcase = NULL;
 
     rc = ngx_http_send_header(r);

@@ -13,6 +13,8 @@
 #include <ngx_http.h>
 
 
+ngx_int_t ngx_http_qbsync_reply(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *content_type, u_char *body, size_t len);
 ngx_int_t ngx_http_qbsync_reply_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *body, size_t len);
 ngx_int_t ngx_http_qbsync_reply_error(ngx_http_request_t *r,

@@ -6,6 +6,7 @@
 
 #include "ngx_http_qbsync_sync.h"
 #include "ngx_http_qbsync_mapping.h"
+#include "ngx_http_qbsync_metrics.h"
 #include "ngx_http_qbsync_limiter.h"
 #include "ngx_http_qbsync_deadletter.h"
 #include "ngx_http_qbsync_oauth.h"
@@ -1482,6 +1483,7 @@ ngx_http_qbsync_sync_retry(ngx_http_qbsync_sync_t *sync, ngx_uint_t quickbooks)
 
     sync->previous_delay = delay;
 
+    ngx_http_qbsync_count_retry(sync->conf->shm_zone);
     ngx_add_timer(&sync->retry_wait, (ngx_msec_t) delay);
 
     return NGX_AGAIN;
@@ -1663,7 +1665,8 @@ ngx_http_qbsync_sync_outcome(ngx_http_qbsync_sync_t *sync,
     *status = sync->status;
     *action = sync->action;
 
-    if (sync->status == NGX_HTTP_OK) {
+    if (sync->status == NGX_HTTP_OK || sync->error == NULL) {
+        /* synced, or cut short before it was decided (status 0) */
         ngx_str_null(error);
         *message = sync->warning;
         return;

@@ -8,6 +8,7 @@
 #include "ngx_http_qbsync_zone.h"
 #include "ngx_http_qbsync_oauth.h"
 #include "ngx_http_qbsync_deadletter.h"
+#include "ngx_http_qbsync_metrics.h"
 
 
 #define NGX_HTTP_QBSYNC_KEY_INFLIGHT  1
@@ -60,6 +61,7 @@ typedef struct {
     uint64_t                     next_ticket;
     ngx_uint_t                   eviction_logged;
     ngx_http_qbsync_counters_t   counters;
+    ngx_http_qbsync_metrics_t    metrics;
 } ngx_http_qbsync_shctx_t;
 
 
@@ -738,6 +740,86 @@ ngx_http_qbsync_record_delete(ngx_shm_zone_t *shm_zone, uint32_t ns,
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+ngx_http_qbsync_metrics_t *
+ngx_http_qbsync_zone_metrics(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_qbsync_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    return &zone->sh->metrics;
+}
+
+
+/* For the metrics and the status: a few figures, counted under the lock. */
+
+void
+ngx_http_qbsync_zone_usage(ngx_shm_zone_t *shm_zone,
+    ngx_http_qbsync_zone_usage_t *usage)
+{
+    ngx_queue_t             *q;
+    ngx_http_qbsync_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    ngx_memzero(usage, sizeof(ngx_http_qbsync_zone_usage_t));
+
+    usage->size = shm_zone->shm.size;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    usage->used = usage->size - zone->shpool->pfree * ngx_pagesize;
+
+    for (q = ngx_queue_head(&zone->sh->inflight);
+         q != ngx_queue_sentinel(&zone->sh->inflight);
+         q = ngx_queue_next(q))
+    {
+        usage->keys_in_flight++;
+    }
+
+    for (q = ngx_queue_head(&zone->sh->done);
+         q != ngx_queue_sentinel(&zone->sh->done);
+         q = ngx_queue_next(q))
+    {
+        usage->keys_done++;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+ngx_uint_t
+ngx_http_qbsync_record_count(ngx_shm_zone_t *shm_zone, uint32_t ns,
+    ngx_uint_t pinned)
+{
+    ngx_uint_t               n;
+    ngx_queue_t             *q, *queue;
+    ngx_http_qbsync_zone_t  *zone;
+    ngx_http_qbsync_node_t  *qn;
+
+    zone = shm_zone->data;
+    queue = pinned ? &zone->sh->pinned : &zone->sh->records;
+    n = 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(queue);
+         q != ngx_queue_sentinel(queue);
+         q = ngx_queue_next(q))
+    {
+        qn = ngx_queue_data(q, ngx_http_qbsync_node_t, queue);
+
+        if (qn->ns == ns && qn->kind == NGX_HTTP_QBSYNC_RECORD) {
+            n++;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return n;
 }
 
 

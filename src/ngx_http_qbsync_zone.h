@@ -125,6 +125,26 @@ ngx_int_t ngx_http_qbsync_record_update(ngx_shm_zone_t *shm_zone,
 ngx_int_t ngx_http_qbsync_record_each(ngx_shm_zone_t *shm_zone, uint32_t ns,
     ngx_http_qbsync_each_pt each, void *data);
 
+typedef struct {
+    size_t                       size;
+    size_t                       used;
+    ngx_uint_t                   keys_in_flight;
+    ngx_uint_t                   keys_done;
+} ngx_http_qbsync_zone_usage_t;
+
+
+struct ngx_http_qbsync_metrics_s  *ngx_http_qbsync_zone_metrics(
+    ngx_shm_zone_t *shm_zone);
+void ngx_http_qbsync_zone_usage(ngx_shm_zone_t *shm_zone,
+    ngx_http_qbsync_zone_usage_t *usage);
+
+/*
+ * The records of a key space, those that expire (a realm's items) or the
+ * pinned ones (a zone's dead letters).
+ */
+ngx_uint_t ngx_http_qbsync_record_count(ngx_shm_zone_t *shm_zone,
+    uint32_t ns, ngx_uint_t pinned);
+
 void ngx_http_qbsync_count(ngx_shm_zone_t *shm_zone,
     ngx_http_qbsync_outcome_e outcome);
 
