@@ -10,6 +10,7 @@
 #include "ngx_http_qbsync_webhook.h"
 #include "ngx_http_qbsync_batch.h"
 #include "ngx_http_qbsync_metrics.h"
+#include "ngx_http_qbsync_events.h"
 #include "ngx_http_qbsync_deadletter.h"
 #include "ngx_http_qbsync_secrets.h"
 
@@ -37,6 +38,9 @@ static char *ngx_http_qbsync_mode(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_qbsync_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_qbsync_events(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void ngx_http_qbsync_exit_process(ngx_cycle_t *cycle);
 static char *ngx_http_qbsync_webhook_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_qbsync_webhook_secret_file(ngx_conf_t *cf,
@@ -115,7 +119,7 @@ static ngx_conf_enum_t  ngx_http_qbsync_livemodes[] = {
 static ngx_command_t  ngx_http_qbsync_commands[] = {
 
     { ngx_string("qbsync_zone"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_qbsync_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -141,6 +145,20 @@ static ngx_command_t  ngx_http_qbsync_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       &ngx_http_qbsync_batch_mode },
+
+    { ngx_string("qbsync_audit_log"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_http_qbsync_audit_log,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qbsync_events"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_qbsync_events,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("qbsync_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -276,7 +294,7 @@ ngx_module_t  ngx_http_qbsync_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_qbsync_exit_process,          /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -322,7 +340,7 @@ ngx_http_qbsync_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    *h = ngx_http_qbsync_metrics_log;
+    *h = ngx_http_qbsync_events_log;
 
     return ngx_http_qbsync_gate_init(cf);
 }
@@ -732,7 +750,9 @@ ngx_http_qbsync_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    return ngx_http_qbsync_zone_add(cf, &value[1], zone);
+    return ngx_http_qbsync_zone_add(cf, &value[1],
+                                    (cf->args->nelts == 3) ? &value[2] : NULL,
+                                    zone);
 }
 
 
@@ -1399,6 +1419,63 @@ ngx_http_qbsync_dead_letter_admin(ngx_conf_t *cf, ngx_command_t *cmd,
                        &value[1]);
 
     return NGX_CONF_ERROR;
+}
+
+
+/* the audit log's buffer: what a graceful exit must not lose */
+
+static void
+ngx_http_qbsync_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_qbsync_audit_exit(cycle);
+}
+
+
+/* qbsync_events [zone=name]: the ring of the zone named, or the first */
+
+static char *
+ngx_http_qbsync_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_qbsync_loc_conf_t *qlcf = conf;
+
+    ngx_str_t                    *value;
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_qbsync_main_conf_t  *qmcf;
+
+    qmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_qbsync_module);
+
+    if (qmcf->zones.nelts == 0) {
+        return "needs a \"qbsync_zone\" in the http block before it";
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        return "is duplicate, or the location has a content handler already";
+    }
+
+    if (cf->args->nelts == 2) {
+        value = cf->args->elts;
+
+        if (value[1].len <= 5 || ngx_strncmp(value[1].data, "zone=", 5) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\", expected "
+                               "\"zone=NAME\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        qlcf->zone_name.data = value[1].data + 5;
+        qlcf->zone_name.len = value[1].len - 5;
+    }
+
+    if (ngx_http_qbsync_resolve_zone(cf, qlcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf->handler = ngx_http_qbsync_events_handler;
+
+    return NGX_CONF_OK;
 }
 
 

@@ -9,6 +9,7 @@
 #include "ngx_http_qbsync_limiter.h"
 #include "ngx_http_qbsync_mapping.h"
 #include "ngx_http_qbsync_metrics.h"
+#include "ngx_http_qbsync_events.h"
 #include "ngx_http_qbsync_oauth.h"
 #include "ngx_http_qbsync_qbo.h"
 #include "ngx_http_qbsync_reply.h"
@@ -179,6 +180,8 @@ static ngx_int_t ngx_http_qbsync_batch_suffix(ngx_http_qbsync_batch_t *b,
 static void ngx_http_qbsync_batch_remember(ngx_http_qbsync_batch_t *b,
     ngx_http_qbsync_batch_product_t *p);
 static ngx_uint_t ngx_http_qbsync_batch_next_phase(ngx_http_qbsync_batch_t *b);
+static void ngx_http_qbsync_batch_event(ngx_http_qbsync_batch_t *b,
+    ngx_http_qbsync_batch_product_t *p);
 static ngx_int_t ngx_http_qbsync_batch_answer(ngx_http_qbsync_batch_t *b);
 static ngx_int_t ngx_http_qbsync_batch_summary(ngx_http_qbsync_batch_t *b);
 static ngx_int_t ngx_http_qbsync_batch_output(ngx_http_qbsync_batch_t *b,
@@ -1692,6 +1695,62 @@ ngx_http_qbsync_batch_next_phase(ngx_http_qbsync_batch_t *b)
 }
 
 
+/*
+ * A product the batch wrote, or could not, into the event store; one that
+ * did not change is left out, so that a rerun keeps the ring's history.
+ */
+
+static void
+ngx_http_qbsync_batch_event(ngx_http_qbsync_batch_t *b,
+    ngx_http_qbsync_batch_product_t *p)
+{
+    const char              *word;
+    qbsync_event_kind_e      kind;
+    qbsync_events_record_t   record;
+
+    if (p->error) {
+        word = p->error;
+        kind = QBSYNC_EVENTS_SYNC_FAILED;
+
+    } else {
+        switch (p->action) {
+
+        case NGX_HTTP_QBSYNC_ACTION_CREATED:
+            kind = QBSYNC_EVENTS_ITEM_CREATED;
+            break;
+
+        case NGX_HTTP_QBSYNC_ACTION_DEACTIVATED:
+            kind = QBSYNC_EVENTS_ITEM_DEACTIVATED;
+            break;
+
+        case NGX_HTTP_QBSYNC_ACTION_UPDATED:
+        case NGX_HTTP_QBSYNC_ACTION_REACTIVATED:
+            kind = QBSYNC_EVENTS_ITEM_UPDATED;
+            break;
+
+        default:
+            return;
+        }
+
+        word = ngx_http_qbsync_action_name(p->action);
+    }
+
+    ngx_http_qbsync_event_init(b->request, &record, kind, word,
+                               ngx_strlen(word));
+
+    qbsync_events_set(&record.product, (char *) p->product_id.data,
+                      p->product_id.len);
+    qbsync_events_set(&record.qb_item_id, (char *) p->item_id.data,
+                      p->item_id.len);
+
+    if (p->error) {
+        qbsync_events_set(&record.error, p->error, ngx_strlen(p->error));
+    }
+
+    ngx_http_qbsync_event_add(b->request, b->conf->shm_zone, &record);
+}
+
+
 /* The group's line, and a fresh group. */
 
 static ngx_int_t
@@ -1723,6 +1782,8 @@ ngx_http_qbsync_batch_answer(ngx_http_qbsync_batch_t *b)
         if (p[i].superseded) {
             continue;
         }
+
+        ngx_http_qbsync_batch_event(b, &p[i]);
 
         if (p[i].error) {
             counts.failed++;

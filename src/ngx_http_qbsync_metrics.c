@@ -323,50 +323,22 @@ ngx_http_qbsync_outcome_index(ngx_str_t *word)
 }
 
 
-/*
- * The log phase of a webhook or qbsync_verify request: its outcome is
- * final (the answer is sent), so this is where it is counted, with the
- * time from the request's first byte.
- */
+/* A delivery's final outcome and time, from the events' log phase. */
 
-ngx_int_t
-ngx_http_qbsync_metrics_log(ngx_http_request_t *r)
+void
+ngx_http_qbsync_metrics_delivery(ngx_shm_zone_t *shm_zone, ngx_str_t *word,
+    ngx_msec_t ms)
 {
-    ngx_str_t                    word;
-    ngx_msec_int_t               ms;
-    ngx_time_t                  *tp;
-    ngx_http_qbsync_ctx_t       *ctx;
-    ngx_http_qbsync_loc_conf_t  *qlcf;
-    ngx_http_qbsync_metrics_t   *m;
+    ngx_http_qbsync_metrics_t  *m;
 
-    ctx = ngx_http_qbsync_get_ctx(r);
-
-    if (ctx == NULL || !ctx->decided) {
-        return NGX_OK;
-    }
-
-    qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qbsync_module);
-
-    if (qlcf->shm_zone == NULL) {
-        return NGX_OK;
-    }
-
-    ngx_http_qbsync_delivery_outcome(r, ctx, &word);
-
-    m = ngx_http_qbsync_zone_metrics(qlcf->shm_zone);
+    m = ngx_http_qbsync_zone_metrics(shm_zone);
 
     (void) __atomic_fetch_add(
-                     &m->webhooks[ngx_http_qbsync_outcome_index(&word)], 1,
+                     &m->webhooks[ngx_http_qbsync_outcome_index(word)], 1,
                      __ATOMIC_RELAXED);
 
-    tp = ngx_timeofday();
-    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
-                           + (tp->msec - r->start_msec));
-
-    ngx_http_qbsync_observe(qlcf->shm_zone, NGX_HTTP_QBSYNC_STAGE_TOTAL,
-                            (uint64_t) ngx_max(ms, 0) * 1000);
-
-    return NGX_OK;
+    ngx_http_qbsync_observe(shm_zone, NGX_HTTP_QBSYNC_STAGE_TOTAL,
+                            (uint64_t) ms * 1000);
 }
 
 

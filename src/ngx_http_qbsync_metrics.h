@@ -76,8 +76,9 @@ void ngx_http_qbsync_count_call(ngx_shm_zone_t *shm_zone,
 void ngx_http_qbsync_count_retry(ngx_shm_zone_t *shm_zone);
 void ngx_http_qbsync_count_dead_letter(ngx_shm_zone_t *shm_zone);
 
-/* the log phase: every webhook delivery's outcome and its total time */
-ngx_int_t ngx_http_qbsync_metrics_log(ngx_http_request_t *r);
+/* a webhook delivery's outcome (the answer's word) and its total time */
+void ngx_http_qbsync_metrics_delivery(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *word, ngx_msec_t ms);
 
 ngx_int_t ngx_http_qbsync_metrics_handler(ngx_http_request_t *r);
 

@@ -87,6 +87,9 @@ typedef struct {
 } ngx_http_qbsync_binding_t;
 
 
+typedef struct ngx_http_qbsync_audit_s  ngx_http_qbsync_audit_t;
+
+
 typedef struct {
     /* ngx_shm_zone_t *, in the order the zones were declared */
     ngx_array_t                  zones;
@@ -98,6 +101,8 @@ typedef struct {
 
     /* ngx_http_qbsync_webhook_ref_t: where the admin replays dead letters */
     ngx_array_t                  webhooks;
+
+    ngx_http_qbsync_audit_t     *audit;
 } ngx_http_qbsync_main_conf_t;
 
 

@@ -9,6 +9,7 @@
 
 #include "ngx_http_qbsync_oauth.h"
 #include "ngx_http_qbsync_metrics.h"
+#include "ngx_http_qbsync_events.h"
 #include "qbsync_oauth.h"
 #include "qbsync_str.h"
 
@@ -709,6 +710,7 @@ ngx_http_qbsync_oauth_refreshed(ngx_http_request_t *r,
     qbsync_tokens_t                tokens;
     qbsync_oauth_rc_t              orc;
     qbsync_allocator_t             allocator;
+    qbsync_events_record_t         event;
     ngx_http_qbsync_call_t        *call;
     ngx_http_qbsync_tokens_rec_t  *rec;
     char                           error[QBSYNC_OAUTH_ERROR_MAX];
@@ -763,6 +765,11 @@ ngx_http_qbsync_oauth_refreshed(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "qbsync: refreshed the QuickBooks access token of "
                       "\"%V\"", &octx->oauth->token_file);
+
+        ngx_http_qbsync_event_init(r, &event, QBSYNC_EVENTS_TOKEN_REFRESHED,
+                                   "refreshed", sizeof("refreshed") - 1);
+        event.attempts = 1;
+        ngx_http_qbsync_event_add(r, octx->shm_zone, &event);
 
         ngx_http_qbsync_oauth_warn(r, octx, rec);
 

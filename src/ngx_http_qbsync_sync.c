@@ -71,6 +71,7 @@ struct ngx_http_qbsync_sync_s {
     ngx_event_t                  retry_wait;
     ngx_msec_t                   started;
     uint32_t                     tries;
+    uint32_t                     calls;           /* retries included */
     uint64_t                     previous_delay;
     qbsync_retry_random_t        random;
 
@@ -564,6 +565,7 @@ ngx_http_qbsync_sync_fetch(ngx_http_qbsync_sync_t *sync)
         }
 
         sync->tries++;
+        sync->calls++;
         sync->calling = 1;
         return NGX_AGAIN;
     }
@@ -845,6 +847,7 @@ ngx_http_qbsync_sync_qbo(ngx_http_qbsync_sync_t *sync)
         }
 
         sync->tries++;
+        sync->calls++;
         sync->calling = 1;
         return NGX_AGAIN;
     }
@@ -1675,6 +1678,16 @@ ngx_http_qbsync_sync_outcome(ngx_http_qbsync_sync_t *sync,
     error->data = (u_char *) sync->error;
     error->len = ngx_strlen(sync->error);
     *message = sync->message;
+}
+
+
+void
+ngx_http_qbsync_sync_detail(ngx_http_qbsync_sync_t *sync, ngx_str_t *product,
+    ngx_str_t *item_id, ngx_uint_t *calls)
+{
+    *product = sync->product_id;
+    *item_id = sync->item_id;
+    *calls = sync->calls;
 }
 
 

@@ -42,5 +42,9 @@ void ngx_http_qbsync_sync_outcome(ngx_http_qbsync_sync_t *sync,
     ngx_str_t *message);
 void ngx_http_qbsync_sync_finish(ngx_http_qbsync_sync_t *sync);
 
+/* for the events: the product, its item, the calls made (retries too) */
+void ngx_http_qbsync_sync_detail(ngx_http_qbsync_sync_t *sync,
+    ngx_str_t *product, ngx_str_t *item_id, ngx_uint_t *calls);
+
 
 #endif /* _NGX_HTTP_QBSYNC_SYNC_H_INCLUDED_ */

@@ -7,10 +7,13 @@
 #include "ngx_http_qbsync_webhook.h"
 #include "ngx_http_qbsync_gate.h"
 #include "ngx_http_qbsync_sync.h"
+#include "ngx_http_qbsync_events.h"
 
 
 static void ngx_http_qbsync_webhook_body_handler(ngx_http_request_t *r);
 static void ngx_http_qbsync_webhook_resume(ngx_http_request_t *r);
+static void ngx_http_qbsync_webhook_started(ngx_http_request_t *r,
+    ngx_http_qbsync_ctx_t *ctx, ngx_http_qbsync_loc_conf_t *qlcf);
 
 
 /*
@@ -74,6 +77,8 @@ ngx_http_qbsync_webhook_body_handler(ngx_http_request_t *r)
 
     rc = ngx_http_qbsync_sync_start(r, ctx, qlcf);
 
+    ngx_http_qbsync_webhook_started(r, ctx, qlcf);
+
     if (rc == NGX_AGAIN) {
         r->write_event_handler = ngx_http_qbsync_webhook_resume;
         return;
@@ -106,4 +111,32 @@ ngx_http_qbsync_webhook_resume(ngx_http_request_t *r)
     ngx_http_finalize_request(r, (rc == NGX_OK)
                                  ? ngx_http_qbsync_sync_answer(r, ctx->sync)
                                  : NGX_HTTP_INTERNAL_SERVER_ERROR);
+}
+
+
+/* The event store hears of a sync as it starts: a hung one shows there. */
+
+static void
+ngx_http_qbsync_webhook_started(ngx_http_request_t *r,
+    ngx_http_qbsync_ctx_t *ctx, ngx_http_qbsync_loc_conf_t *qlcf)
+{
+    ngx_str_t                product, item_id;
+    ngx_uint_t               calls;
+    qbsync_events_record_t   record;
+
+    ngx_http_qbsync_event_init(r, &record, QBSYNC_EVENTS_SYNC_STARTED,
+                               "started", sizeof("started") - 1);
+
+    qbsync_events_set(&record.stripe_event, (char *) ctx->key.id.data,
+                      ctx->key.id.len);
+    qbsync_events_set(&record.stripe_type, (char *) ctx->event_type.data,
+                      ctx->event_type.len);
+
+    if (ctx->sync) {
+        ngx_http_qbsync_sync_detail(ctx->sync, &product, &item_id, &calls);
+        qbsync_events_set(&record.product, (char *) product.data,
+                          product.len);
+    }
+
+    ngx_http_qbsync_event_add(r, qlcf->shm_zone, &record);
 }

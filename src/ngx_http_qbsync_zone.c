@@ -9,6 +9,7 @@
 #include "ngx_http_qbsync_oauth.h"
 #include "ngx_http_qbsync_deadletter.h"
 #include "ngx_http_qbsync_metrics.h"
+#include "qbsync_events.h"
 
 
 #define NGX_HTTP_QBSYNC_KEY_INFLIGHT  1
@@ -22,6 +23,15 @@
  */
 #define NGX_HTTP_QBSYNC_EXPIRE_BATCH  2
 #define NGX_HTTP_QBSYNC_EVICT_MAX     32
+
+
+/* the last events, every worker's, newest at (pushed - 1) % capacity */
+typedef struct {
+    ngx_uint_t                   capacity;
+    uint64_t                     pushed;
+    qbsync_events_stats_t        since_start;
+    qbsync_events_record_t       records[1];
+} ngx_http_qbsync_ring_t;
 
 
 /* keys and records share one tree; ns keeps their key spaces apart */
@@ -62,6 +72,7 @@ typedef struct {
     ngx_uint_t                   eviction_logged;
     ngx_http_qbsync_counters_t   counters;
     ngx_http_qbsync_metrics_t    metrics;
+    ngx_http_qbsync_ring_t      *ring;
 } ngx_http_qbsync_shctx_t;
 
 
@@ -73,6 +84,7 @@ typedef struct {
     ngx_cycle_t                 *cycle;
     ngx_array_t                  token_files;    /* ngx_str_t */
     ngx_str_t                    dead_letter;    /* qbsync_dead_letter */
+    ngx_uint_t                   events;         /* the ring's records */
 } ngx_http_qbsync_zone_t;
 
 
@@ -99,17 +111,19 @@ static void ngx_http_qbsync_delete(ngx_http_qbsync_zone_t *zone,
 static void ngx_http_qbsync_unlock(ngx_shm_zone_t *shm_zone,
     ngx_uint_t evicted);
 static void ngx_http_qbsync_warn_eviction(ngx_shm_zone_t *shm_zone);
+static ngx_int_t ngx_http_qbsync_ring_init(ngx_http_qbsync_zone_t *zone);
 static ngx_msec_t ngx_http_qbsync_zone_now(void);
 static time_t ngx_http_qbsync_seconds_until(ngx_msec_t expires,
     ngx_msec_t now);
 
 
 char *
-ngx_http_qbsync_zone_add(ngx_conf_t *cf, ngx_str_t *value,
+ngx_http_qbsync_zone_add(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *events,
     ngx_shm_zone_t **shm_zone)
 {
     u_char                  *p;
     ssize_t                  size;
+    ngx_int_t                n;
     ngx_str_t                name, s;
     ngx_shm_zone_t          *zone;
     ngx_http_qbsync_zone_t  *ctx;
@@ -159,6 +173,29 @@ ngx_http_qbsync_zone_add(ngx_conf_t *cf, ngx_str_t *value,
     }
 
     ctx->cycle = cf->cycle;
+
+    /* a small zone keeps its room for keys: an eighth at most goes here */
+    ctx->events = ngx_min(NGX_HTTP_QBSYNC_EVENTS_DEFAULT,
+                          size / 8 / sizeof(qbsync_events_record_t));
+    ctx->events = ngx_max(ctx->events, 1);
+
+    if (events) {
+        n = NGX_ERROR;
+
+        if (events->len > 7 && ngx_strncmp(events->data, "events=", 7) == 0) {
+            n = ngx_atoi(events->data + 7, events->len - 7);
+        }
+
+        if (n == NGX_ERROR || n < 1 || n > NGX_HTTP_QBSYNC_EVENTS_MAX) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\", expected "
+                               "\"events=\" and 1 to %d", events,
+                               NGX_HTTP_QBSYNC_EVENTS_MAX);
+            return NGX_CONF_ERROR;
+        }
+
+        ctx->events = n;
+    }
 
     if (ngx_array_init(&ctx->token_files, cf->pool, 1, sizeof(ngx_str_t))
         != NGX_OK)
@@ -237,7 +274,19 @@ ngx_http_qbsync_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         /* a reload keeps the keys and records: redeliveries stay duplicates */
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
-        return NGX_OK;
+
+        if (zone->sh->ring->capacity == zone->events) {
+            return NGX_OK;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                      "qbsync_zone \"%V\": events=%ui instead of %ui, the "
+                      "event ring starts empty", &shm_zone->shm.name,
+                      zone->events, zone->sh->ring->capacity);
+
+        ngx_slab_free(zone->shpool, zone->sh->ring);
+
+        return ngx_http_qbsync_ring_init(zone);
     }
 
     zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
@@ -274,6 +323,10 @@ ngx_http_qbsync_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     /* running out of slab is expected and handled by eviction */
     zone->shpool->log_nomem = 0;
+
+    if (ngx_http_qbsync_ring_init(zone) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     /* a new zone: the dead letters still waiting are in the file only */
     if (zone->dead_letter.len) {
@@ -737,6 +790,91 @@ ngx_http_qbsync_record_delete(ngx_shm_zone_t *shm_zone, uint32_t ns,
 
     if (qn != NULL && qn->kind == NGX_HTTP_QBSYNC_RECORD) {
         ngx_http_qbsync_delete(zone, qn);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/* The ring is taken before any key or record: its size is the operator's. */
+
+static ngx_int_t
+ngx_http_qbsync_ring_init(ngx_http_qbsync_zone_t *zone)
+{
+    size_t  size;
+
+    size = offsetof(ngx_http_qbsync_ring_t, records)
+           + zone->events * sizeof(qbsync_events_record_t);
+
+    zone->sh->ring = ngx_slab_calloc(zone->shpool, size);
+
+    if (zone->sh->ring == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                      "qbsync_zone is too small for events=%ui (%uz bytes)",
+                      zone->events, size);
+        return NGX_ERROR;
+    }
+
+    zone->sh->ring->capacity = zone->events;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_qbsync_ring_push(ngx_shm_zone_t *shm_zone,
+    qbsync_events_record_t *record)
+{
+    ngx_http_qbsync_zone_t  *zone;
+    ngx_http_qbsync_ring_t  *ring;
+
+    zone = shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ring = zone->sh->ring;
+
+    ring->records[ring->pushed % ring->capacity] = *record;
+    ring->pushed++;
+
+    qbsync_events_stats_add(&ring->since_start, record);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * Newest first, under the lock: each() copies what it keeps and returns
+ * NGX_OK to go on.  since_start, if not NULL, gets the counts since the
+ * ring began.
+ */
+
+void
+ngx_http_qbsync_ring_walk(ngx_shm_zone_t *shm_zone,
+    ngx_http_qbsync_ring_pt each, void *data,
+    qbsync_events_stats_t *since_start)
+{
+    uint64_t                 i, n;
+    ngx_http_qbsync_zone_t  *zone;
+    ngx_http_qbsync_ring_t  *ring;
+
+    zone = shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ring = zone->sh->ring;
+    n = ngx_min(ring->pushed, (uint64_t) ring->capacity);
+
+    for (i = 1; i <= n; i++) {
+        if (each(&ring->records[(ring->pushed - i) % ring->capacity], data)
+            != NGX_OK)
+        {
+            break;
+        }
+    }
+
+    if (since_start) {
+        *since_start = ring->since_start;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);

@@ -12,6 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "qbsync_events.h"
+
 
 /* event ids, product ids and price ids all fit */
 #define NGX_HTTP_QBSYNC_KEY_MAX  255
@@ -73,8 +75,13 @@ typedef struct {
 } ngx_http_qbsync_key_t;
 
 
+/* the ring keeps 1,000 events unless events= says otherwise */
+#define NGX_HTTP_QBSYNC_EVENTS_DEFAULT  1000
+#define NGX_HTTP_QBSYNC_EVENTS_MAX      1000000
+
+
 char *ngx_http_qbsync_zone_add(ngx_conf_t *cf, ngx_str_t *value,
-    ngx_shm_zone_t **shm_zone);
+    ngx_str_t *events, ngx_shm_zone_t **shm_zone);
 uint32_t ngx_http_qbsync_zone_ns(const char *kind, ngx_str_t *name);
 ngx_int_t ngx_http_qbsync_zone_add_token_file(ngx_shm_zone_t *shm_zone,
     ngx_str_t *path);
@@ -144,6 +151,15 @@ void ngx_http_qbsync_zone_usage(ngx_shm_zone_t *shm_zone,
  */
 ngx_uint_t ngx_http_qbsync_record_count(ngx_shm_zone_t *shm_zone,
     uint32_t ns, ngx_uint_t pinned);
+
+typedef ngx_int_t (*ngx_http_qbsync_ring_pt)(
+    qbsync_events_record_t *record, void *data);
+
+void ngx_http_qbsync_ring_push(ngx_shm_zone_t *shm_zone,
+    qbsync_events_record_t *record);
+void ngx_http_qbsync_ring_walk(ngx_shm_zone_t *shm_zone,
+    ngx_http_qbsync_ring_pt each, void *data,
+    qbsync_events_stats_t *since_start);
 
 void ngx_http_qbsync_count(ngx_shm_zone_t *shm_zone,
     ngx_http_qbsync_outcome_e outcome);

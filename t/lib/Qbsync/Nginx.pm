@@ -19,7 +19,8 @@ package Qbsync::Nginx;
 # dead_letter => 1 adds the dead-letter file (state/dead-letter.jsonl in
 # the prefix) and its admin location /qbsync/dead-letter; batch => 1 adds
 # the batch location /qbsync/batch.  The QuickBooks settings are the
-# server's, as the docs put them; server => $text adds directives there.
+# server's, as the docs put them; server => $text adds directives there,
+# http => $text at the http level.
 #
 # $text is the inside of the http block; __PREFIX__ in it becomes the
 # prefix directory and __PORT__ the port nginx listens on.
@@ -117,6 +118,7 @@ sub webhook {
     my ($dead_letter, $admin) = ('', '');
     my $batch = '';
     my $server = $o{server} // '';
+    my $http = $o{http} // '';
 
     if ($o{dead_letter}) {
         $dead_letter = "    qbsync_dead_letter __PREFIX__/state/dead-letter.jsonl;\n";
@@ -136,7 +138,7 @@ sub webhook {
         'tokens/tokens.json' => '{"refresh_token":"rt-initial"}',
     }, http => <<"_EOC_");
     qbsync_zone qbsync:$zone;
-$dead_letter
+$dead_letter$http
     upstream quickbooks { server 127.0.0.1:$sim; keepalive 16; }
 
     server {

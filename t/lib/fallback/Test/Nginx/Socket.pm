@@ -568,6 +568,12 @@ sub transform_response_body ($block, $res, $idx) {
         $filters = [$filters];
     }
     if (ref $filters->[0] eq 'ARRAY') {
+        # as the real one: every member an array once the first is
+        for my $f (@$filters) {
+            bail_out("$name - the --- response_body_filters two-dimensional "
+                     . "array only be like [[uc], [lc]] not [[uc], lc]")
+                if ref $f ne 'ARRAY';
+        }
         $filters = $filters->[$idx]
             // bail_out("$name - the ---response_body_filters two-dimensional array "
                         . "unmatch the specified request($idx)");
