@@ -11,6 +11,7 @@
 #include "ngx_http_qbsync_batch.h"
 #include "ngx_http_qbsync_metrics.h"
 #include "ngx_http_qbsync_events.h"
+#include "ngx_http_qbsync_status.h"
 #include "ngx_http_qbsync_deadletter.h"
 #include "ngx_http_qbsync_secrets.h"
 
@@ -36,7 +37,7 @@ static char *ngx_http_qbsync_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_qbsync_mode(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_qbsync_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_qbsync_operator(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_qbsync_events(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -160,12 +161,33 @@ static ngx_command_t  ngx_http_qbsync_commands[] = {
       0,
       NULL },
 
-    { ngx_string("qbsync_metrics"),
+    { ngx_string("qbsync_health"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_qbsync_metrics,
+      ngx_http_qbsync_operator,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      ngx_http_qbsync_health_handler },
+
+    { ngx_string("qbsync_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_qbsync_operator,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_qbsync_status_handler },
+
+    { ngx_string("qbsync_slow_stage"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_qbsync_loc_conf_t, slow_stage),
       NULL },
+
+    { ngx_string("qbsync_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_qbsync_operator,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_qbsync_metrics_handler },
 
     { ngx_string("qbsync_webhook_secret"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -404,6 +426,7 @@ ngx_http_qbsync_create_loc_conf(ngx_conf_t *cf)
     conf->tolerance = NGX_CONF_UNSET;
     conf->idempotency_ttl = NGX_CONF_UNSET;
     conf->inflight_lease = NGX_CONF_UNSET;
+    conf->slow_stage = NGX_CONF_UNSET_MSEC;
     conf->livemode = NGX_CONF_UNSET_UINT;
 
     return conf;
@@ -436,6 +459,8 @@ ngx_http_qbsync_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              96 * 60 * 60);
 
     ngx_conf_merge_sec_value(conf->inflight_lease, prev->inflight_lease, 60);
+
+    ngx_conf_merge_msec_value(conf->slow_stage, prev->slow_stage, 500);
 
     if (conf->quickbooks == NULL) {
         conf->quickbooks = prev->quickbooks;
@@ -1479,10 +1504,13 @@ ngx_http_qbsync_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* qbsync_metrics: every zone's figures, for Prometheus or as JSON */
+/*
+ * qbsync_metrics, qbsync_health, qbsync_status: content handlers over
+ * every zone (cmd->post is the handler)
+ */
 
 static char *
-ngx_http_qbsync_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_qbsync_operator(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_core_loc_conf_t     *clcf;
     ngx_http_qbsync_main_conf_t  *qmcf;
@@ -1499,7 +1527,7 @@ ngx_http_qbsync_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "is duplicate, or the location has a content handler already";
     }
 
-    clcf->handler = ngx_http_qbsync_metrics_handler;
+    clcf->handler = (ngx_http_handler_pt) cmd->post;
 
     return NGX_CONF_OK;
 }

@@ -68,8 +68,9 @@ typedef struct {
     /* the dead-letter admin's replays, on its own request */
     ngx_http_qbsync_replay_t    *replay;
 
-    /* the batch location's run */
+    /* the batch location's run; the health's token wait */
     ngx_http_qbsync_batch_t     *batch;
+    void                        *health;
 
     unsigned                     decided:1;
     unsigned                     holds_key:1;

@@ -240,6 +240,21 @@ ngx_http_qbsync_count_call(ngx_shm_zone_t *shm_zone,
         (void) __atomic_fetch_add(&m->throttled, 1, __ATOMIC_RELAXED);
     }
 
+    if (operation <= NGX_HTTP_QBSYNC_OP_BATCH) {
+
+        /* a 4xx is an answer: QuickBooks is there, the request was not */
+        if (status >= NGX_HTTP_OK && status < NGX_HTTP_INTERNAL_SERVER_ERROR
+            && status != NGX_HTTP_TOO_MANY_REQUESTS)
+        {
+            __atomic_store_n(&m->last_success, (uint64_t) ngx_time(),
+                             __ATOMIC_RELAXED);
+            __atomic_store_n(&m->failures, 0, __ATOMIC_RELAXED);
+
+        } else {
+            (void) __atomic_fetch_add(&m->failures, 1, __ATOMIC_RELAXED);
+        }
+    }
+
     switch (operation) {
 
     case NGX_HTTP_QBSYNC_OP_QUERY:

@@ -60,6 +60,10 @@ typedef struct ngx_http_qbsync_metrics_s {
     uint64_t                     retries;
     uint64_t                     throttled;
     uint64_t                     dead_lettered;
+
+    /* for the health: QuickBooks' last answer, its failures since */
+    uint64_t                     last_success;     /* Unix seconds */
+    uint64_t                     failures;
     qbsync_histogram_t           stages[NGX_HTTP_QBSYNC_STAGES];
 } ngx_http_qbsync_metrics_t;
 

@@ -141,6 +141,9 @@ struct ngx_http_qbsync_loc_conf_s {
     qbsync_retry_policy_t         *retry;
     qbsync_limits_t               *limits;
     ngx_uint_t                     livemode;
+
+    /* the status page's bottlenecks: stages whose p95 is above it */
+    ngx_msec_t                     slow_stage;
 };
 
 
