@@ -12,6 +12,7 @@
 #include "ngx_http_qbsync_metrics.h"
 #include "ngx_http_qbsync_events.h"
 #include "ngx_http_qbsync_status.h"
+#include "ngx_http_qbsync_cache.h"
 #include "ngx_http_qbsync_deadletter.h"
 #include "ngx_http_qbsync_secrets.h"
 
@@ -174,6 +175,13 @@ static ngx_command_t  ngx_http_qbsync_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       ngx_http_qbsync_status_handler },
+
+    { ngx_string("qbsync_cache_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_qbsync_operator,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_qbsync_cache_handler },
 
     { ngx_string("qbsync_slow_stage"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -1505,8 +1513,8 @@ ngx_http_qbsync_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * qbsync_metrics, qbsync_health, qbsync_status: content handlers over
- * every zone (cmd->post is the handler)
+ * qbsync_metrics, qbsync_health, qbsync_status, qbsync_cache_admin: the
+ * operators' content handlers (cmd->post is the handler)
  */
 
 static char *

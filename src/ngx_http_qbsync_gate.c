@@ -49,6 +49,8 @@ static ngx_int_t ngx_http_qbsync_event_type_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_qbsync_verify_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_qbsync_action_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static void ngx_http_qbsync_set_variable(ngx_http_variable_value_t *v,
     ngx_str_t *value);
 
@@ -123,6 +125,10 @@ static ngx_http_variable_t  ngx_http_qbsync_gate_vars[] = {
 
     { ngx_string("qbsync_verify_status"), NULL,
       ngx_http_qbsync_verify_status_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("qbsync_action"), NULL,
+      ngx_http_qbsync_action_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -875,9 +881,9 @@ ngx_http_qbsync_delivery_outcome(ngx_http_request_t *r,
     ngx_http_qbsync_sync_outcome(ctx->sync, &status, &action, &error,
                                  &message);
 
-    if (status == NGX_HTTP_OK) {
-        name = ngx_http_qbsync_action_name(action);
+    name = ngx_http_qbsync_action_name(action);
 
+    if (status == NGX_HTTP_OK && name != NULL) {
         word->data = (u_char *) name;
         word->len = ngx_strlen(name);
         return;
@@ -926,6 +932,53 @@ ngx_http_qbsync_event_type_variable(ngx_http_request_t *r,
     }
 
     ngx_http_qbsync_set_variable(v, &ctx->event_type);
+
+    return NGX_OK;
+}
+
+
+/*
+ * $qbsync_action: the word of the answer's "action" (a duplicate's is the
+ * first delivery's); not found for an answer with an error instead.
+ */
+
+static ngx_int_t
+ngx_http_qbsync_action_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t               word;
+    ngx_http_qbsync_ctx_t  *ctx;
+
+    ctx = ngx_http_qbsync_get_ctx(r->main);
+
+    if (ctx == NULL || !ctx->decided) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (ctx->outcome == NGX_HTTP_QBSYNC_DUPLICATE) {
+        if (ctx->action == NGX_HTTP_QBSYNC_ACTION_NONE) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        word.data = (u_char *) ngx_http_qbsync_action_name(ctx->action);
+        word.len = ngx_strlen(word.data);
+
+        ngx_http_qbsync_set_variable(v, &word);
+        return NGX_OK;
+    }
+
+    ngx_http_qbsync_delivery_outcome(r->main, ctx, &word);
+
+    if (ctx->outcome != NGX_HTTP_QBSYNC_VERIFIED || ctx->sync == NULL
+        || r->main->headers_out.status != NGX_HTTP_OK)
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_http_qbsync_set_variable(v, &word);
 
     return NGX_OK;
 }

@@ -68,9 +68,9 @@ typedef struct {
     /* the dead-letter admin's replays, on its own request */
     ngx_http_qbsync_replay_t    *replay;
 
-    /* the batch location's run; the health's token wait */
+    /* the batch location's run; an operator location's own state */
     ngx_http_qbsync_batch_t     *batch;
-    void                        *health;
+    void                        *operator;
 
     unsigned                     decided:1;
     unsigned                     holds_key:1;

@@ -146,7 +146,7 @@ ngx_http_qbsync_health_start(ngx_http_request_t *r, ngx_uint_t page)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->health = h;
+    ctx->operator = h;
     h->page = page;
     h->token_rc = NGX_OK;
 
@@ -184,7 +184,7 @@ ngx_http_qbsync_health_resume(ngx_http_request_t *r)
 {
     ngx_http_qbsync_health_t  *h;
 
-    h = ngx_http_qbsync_get_ctx(r)->health;
+    h = ngx_http_qbsync_get_ctx(r)->operator;
 
     h->token_rc = ngx_http_qbsync_oauth_token(r, &h->oauth);
 
@@ -984,7 +984,7 @@ ngx_http_qbsync_health_cleanup(void *data)
 
     ngx_http_qbsync_health_t  *h;
 
-    h = ngx_http_qbsync_get_ctx(r)->health;
+    h = ngx_http_qbsync_get_ctx(r)->operator;
 
     if (h->oauth_started) {
         ngx_http_qbsync_oauth_finish(r, &h->oauth);

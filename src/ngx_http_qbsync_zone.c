@@ -773,16 +773,18 @@ ngx_http_qbsync_record_each(ngx_shm_zone_t *shm_zone, uint32_t ns,
 }
 
 
-void
+ngx_int_t
 ngx_http_qbsync_record_delete(ngx_shm_zone_t *shm_zone, uint32_t ns,
     ngx_str_t *key)
 {
     uint32_t                 hash;
+    ngx_int_t                rc;
     ngx_http_qbsync_zone_t  *zone;
     ngx_http_qbsync_node_t  *qn;
 
     zone = shm_zone->data;
     hash = ngx_http_qbsync_hash(ns, key);
+    rc = NGX_DECLINED;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -790,9 +792,65 @@ ngx_http_qbsync_record_delete(ngx_shm_zone_t *shm_zone, uint32_t ns,
 
     if (qn != NULL && qn->kind == NGX_HTTP_QBSYNC_RECORD) {
         ngx_http_qbsync_delete(zone, qn);
+        rc = NGX_OK;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * The keys of the records of ns that expire (a realm's items), copied
+ * into keys (of ngx_str_t) so that the caller looks at them unlocked.
+ */
+
+ngx_int_t
+ngx_http_qbsync_record_keys(ngx_shm_zone_t *shm_zone, uint32_t ns,
+    ngx_pool_t *pool, ngx_array_t *keys)
+{
+    ngx_int_t                rc;
+    ngx_str_t               *key;
+    ngx_queue_t             *q;
+    ngx_http_qbsync_zone_t  *zone;
+    ngx_http_qbsync_node_t  *qn;
+
+    zone = shm_zone->data;
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (q = ngx_queue_head(&zone->sh->records);
+         q != ngx_queue_sentinel(&zone->sh->records);
+         q = ngx_queue_next(q))
+    {
+        qn = ngx_queue_data(q, ngx_http_qbsync_node_t, queue);
+
+        if (qn->ns != ns || qn->kind != NGX_HTTP_QBSYNC_RECORD) {
+            continue;
+        }
+
+        key = ngx_array_push(keys);
+        if (key == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        key->len = qn->len;
+        key->data = ngx_pnalloc(pool, qn->len);
+
+        if (key->data == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        ngx_memcpy(key->data, qn->data, qn->len);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
 }
 
 

@@ -113,8 +113,11 @@ ngx_int_t ngx_http_qbsync_record_get(ngx_shm_zone_t *shm_zone, uint32_t ns,
     ngx_str_t *key, void *value, size_t size);
 ngx_int_t ngx_http_qbsync_record_put(ngx_shm_zone_t *shm_zone, uint32_t ns,
     ngx_str_t *key, const void *value, size_t size, ngx_msec_t ttl);
-void ngx_http_qbsync_record_delete(ngx_shm_zone_t *shm_zone, uint32_t ns,
-    ngx_str_t *key);
+/* NGX_OK: deleted; NGX_DECLINED: there was no such record */
+ngx_int_t ngx_http_qbsync_record_delete(ngx_shm_zone_t *shm_zone,
+    uint32_t ns, ngx_str_t *key);
+ngx_int_t ngx_http_qbsync_record_keys(ngx_shm_zone_t *shm_zone, uint32_t ns,
+    ngx_pool_t *pool, ngx_array_t *keys);
 
 typedef ngx_int_t (*ngx_http_qbsync_update_pt)(void *value, void *data);
 typedef ngx_int_t (*ngx_http_qbsync_each_pt)(ngx_str_t *key, u_char *value,
