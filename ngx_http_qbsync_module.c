@@ -13,6 +13,7 @@
 #include "ngx_http_qbsync_events.h"
 #include "ngx_http_qbsync_status.h"
 #include "ngx_http_qbsync_cache.h"
+#include "ngx_http_qbsync_statsd.h"
 #include "ngx_http_qbsync_deadletter.h"
 #include "ngx_http_qbsync_secrets.h"
 
@@ -151,6 +152,13 @@ static ngx_command_t  ngx_http_qbsync_commands[] = {
     { ngx_string("qbsync_audit_log"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_qbsync_audit_log,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("qbsync_statsd"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_http_qbsync_statsd,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -321,7 +329,7 @@ ngx_module_t  ngx_http_qbsync_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_qbsync_statsd_init,           /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_qbsync_exit_process,          /* exit process */

@@ -92,13 +92,13 @@ static ngx_http_qbsync_family_t  ngx_http_qbsync_scalars[] = {
 };
 
 
-static const char *const  ngx_http_qbsync_stage_names[] = {
+const char *const  ngx_http_qbsync_stage_names[NGX_HTTP_QBSYNC_STAGES] = {
     "verify", "parse", "dedupe", "oauth", "qb_query", "qb_write",
     "queue_wait", "total"
 };
 
 
-static const char *const  ngx_http_qbsync_operation_names[] = {
+const char *const  ngx_http_qbsync_operation_names[NGX_HTTP_QBSYNC_OPS] = {
     "query", "read", "create", "update", "batch", "token_refresh",
     "stripe_product"
 };
@@ -109,7 +109,7 @@ static const ngx_uint_t  ngx_http_qbsync_statuses[] = {
     200, 400, 401, 403, 404, 429, 500, 502, 503, 504, 0
 };
 
-static const char *const  ngx_http_qbsync_status_names[] = {
+const char *const  ngx_http_qbsync_status_names[NGX_HTTP_QBSYNC_STATUSES] = {
     "200", "400", "401", "403", "404", "429", "500", "502", "503", "504",
     "none", "other"
 };
@@ -121,7 +121,8 @@ static const char *const  ngx_http_qbsync_status_names[] = {
  * "verified" (qbsync_verify, for another content handler).  Fixed, so
  * that the counters need no lock; one never listed counts as "other".
  */
-static const char *const  ngx_http_qbsync_outcome_words[] = {
+const char *const
+    ngx_http_qbsync_outcome_words[NGX_HTTP_QBSYNC_WEBHOOK_OUTCOMES] = {
     "verified", "duplicate", "created", "updated", "deactivated",
     "reactivated", "unchanged", "ignored", "stale", "price_recorded",
     "dead_lettered", "in_progress", "zone_full", "method_not_allowed",
@@ -320,21 +321,20 @@ ngx_http_qbsync_status_index(ngx_uint_t status)
 static ngx_uint_t
 ngx_http_qbsync_outcome_index(ngx_str_t *word)
 {
-    ngx_uint_t  i, n;
+    ngx_uint_t  i;
 
-    n = sizeof(ngx_http_qbsync_outcome_words) / sizeof(char *);
-
-    for (i = 0; i < n - 1; i++) {
+    /* the last word is "other" */
+    for (i = 0; ngx_http_qbsync_outcome_words[i + 1]; i++) {
         if (ngx_strlen(ngx_http_qbsync_outcome_words[i]) == word->len
             && ngx_strncmp(ngx_http_qbsync_outcome_words[i], word->data,
                            word->len)
                == 0)
         {
-            return i;
+            break;
         }
     }
 
-    return n - 1;
+    return i;
 }
 
 
@@ -493,7 +493,7 @@ ngx_http_qbsync_metrics_text(ngx_http_request_t *r, ngx_array_t *zones,
         ngx_http_qbsync_label(&labels[0], "zone", &s[i].shm_zone->shm.name);
 
         for (j = 0; j < NGX_HTTP_QBSYNC_WEBHOOK_OUTCOMES; j++) {
-            if (j >= sizeof(ngx_http_qbsync_outcome_words) / sizeof(char *)) {
+            if (ngx_http_qbsync_outcome_words[j] == NULL) {
                 break;
             }
 
@@ -791,7 +791,7 @@ ngx_http_qbsync_metrics_json(ngx_http_request_t *r, ngx_array_t *zones,
              && yajl_gen_map_open(gen) == yajl_gen_status_ok
              && ngx_http_qbsync_json_counts(gen, "webhooks",
                       ngx_http_qbsync_outcome_words, s[i].m.webhooks,
-                      sizeof(ngx_http_qbsync_outcome_words) / sizeof(char *))
+                      NGX_HTTP_QBSYNC_WEBHOOK_OUTCOMES)
              && yajl_gen_string(gen, (u_char *) "quickbooks_calls", 16)
                 == yajl_gen_status_ok
              && yajl_gen_map_open(gen) == yajl_gen_status_ok;

@@ -68,6 +68,17 @@ typedef struct ngx_http_qbsync_metrics_s {
 } ngx_http_qbsync_metrics_t;
 
 
+/* the names of the counters and stages, NULL past the last */
+extern const char *const
+    ngx_http_qbsync_outcome_words[NGX_HTTP_QBSYNC_WEBHOOK_OUTCOMES];
+extern const char *const
+    ngx_http_qbsync_operation_names[NGX_HTTP_QBSYNC_OPS];
+extern const char *const
+    ngx_http_qbsync_status_names[NGX_HTTP_QBSYNC_STATUSES];
+extern const char *const
+    ngx_http_qbsync_stage_names[NGX_HTTP_QBSYNC_STAGES];
+
+
 /* a monotonic clock in microseconds, for the stages' durations */
 uint64_t ngx_http_qbsync_now_us(void);
 

@@ -88,6 +88,7 @@ typedef struct {
 
 
 typedef struct ngx_http_qbsync_audit_s  ngx_http_qbsync_audit_t;
+typedef struct ngx_http_qbsync_statsd_s  ngx_http_qbsync_statsd_t;
 
 
 typedef struct {
@@ -103,6 +104,7 @@ typedef struct {
     ngx_array_t                  webhooks;
 
     ngx_http_qbsync_audit_t     *audit;
+    ngx_http_qbsync_statsd_t    *statsd;
 } ngx_http_qbsync_main_conf_t;
 
 

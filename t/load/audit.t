@@ -20,7 +20,6 @@ use Time::HiRes qw(sleep);
 
 use Qbsync::Nginx;
 use Qbsync::Sim;
-use Qbsync::Stripe;
 use Qbsync::Webhook;
 
 my $module = $ENV{TEST_NGINX_LOAD_MODULES}
@@ -43,14 +42,10 @@ my $audit = $nginx->dir . '/state/audit.jsonl';
 
 sub deliver {
     my ($n) = @_;
-    my $body = Qbsync::Webhook::event(
+    return $nginx->deliver(Qbsync::Webhook::event(
         type => 'product.created',
         object => Qbsync::Webhook::product(id => "prod_QbsyncAudit$n",
-                                           name => "Audit $n"));
-    my %headers = map { /^([^:]+):\s*(.*)$/ ? ($1 => $2) : () }
-                  split /\n/, Qbsync::Stripe::headers($body);
-    return $http->request(POST => $nginx->url('/stripe/qbsync'),
-                          { headers => \%headers, content => $body });
+                                           name => "Audit $n")));
 }
 
 sub lines {

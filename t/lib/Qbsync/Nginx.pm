@@ -9,6 +9,7 @@ package Qbsync::Nginx;
 #   my $nginx = Qbsync::Nginx->start(workers => 2, http => $text);
 #   $nginx->url('/stripe/qbsync');   $nginx->workers;   $nginx->reload;
 #   $nginx->error_log;               $nginx->stop;
+#   $nginx->deliver($event_body);    # signed, to /stripe/qbsync
 #
 #   my $nginx = Qbsync::Nginx->webhook(sim => $port, directives => $text);
 #
@@ -182,6 +183,22 @@ sub write {
     print $out $text;
     close $out;
     chmod 0600, $path if $file =~ /secret|token/;
+}
+
+# POSTs a Stripe event to /stripe/qbsync, signed as Stripe signs it; the
+# HTTP::Tiny answer
+sub deliver {
+    my ($self, $body) = @_;
+
+    require HTTP::Tiny;
+    require Qbsync::Stripe;
+
+    my %headers = map { /^([^:]+):\s*(.*)$/ ? ($1 => $2) : () }
+                  split /\n/, Qbsync::Stripe::headers($body);
+
+    return HTTP::Tiny->new(timeout => 30)->request(
+        POST => $self->url('/stripe/qbsync'),
+        { headers => \%headers, content => $body });
 }
 
 sub dir  { $_[0]{dir} }
