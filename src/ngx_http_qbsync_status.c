@@ -6,11 +6,13 @@
 
 #include "ngx_http_qbsync_status.h"
 #include "ngx_http_qbsync_module.h"
+#include "ngx_http_qbsync_call.h"
 #include "ngx_http_qbsync_gate.h"
 #include "ngx_http_qbsync_deadletter.h"
 #include "ngx_http_qbsync_limiter.h"
 #include "ngx_http_qbsync_metrics.h"
 #include "ngx_http_qbsync_oauth.h"
+#include "ngx_http_qbsync_page.h"
 #include "ngx_http_qbsync_reply.h"
 #include "ngx_http_qbsync_zone.h"
 #include "qbsync_events.h"
@@ -89,6 +91,9 @@ static int ngx_http_qbsync_verdict(yajl_gen gen, ngx_uint_t errors,
 static ngx_shm_zone_t *ngx_http_qbsync_token_zone(ngx_http_request_t *r,
     ngx_str_t *token_file);
 static void ngx_http_qbsync_health_cleanup(void *data);
+static ngx_uint_t ngx_http_qbsync_wants_html(ngx_http_request_t *r);
+static ngx_int_t ngx_http_qbsync_status_page(ngx_http_request_t *r,
+    ngx_http_qbsync_health_t *h);
 
 
 static const char *const  ngx_http_qbsync_verdicts[] = {
@@ -206,6 +211,10 @@ ngx_http_qbsync_health_reply(ngx_http_request_t *r,
     size_t       size, len;
     ngx_int_t    rc;
     ngx_uint_t   down;
+
+    if (h->page && ngx_http_qbsync_wants_html(r)) {
+        return ngx_http_qbsync_status_page(r, h);
+    }
 
     for (size = NGX_HTTP_QBSYNC_STATUS_PAGE; size <= 16 * 1024 * 1024;
          size *= 2)
@@ -948,6 +957,88 @@ ngx_http_qbsync_verdict(yajl_gen gen, ngx_uint_t errors, ngx_uint_t warnings)
 
     return ngx_http_qbsync_string(gen, "status", (u_char *) verdict,
                                   ngx_strlen(verdict));
+}
+
+
+/* a browser: Accept names text/html before any JSON */
+
+static ngx_uint_t
+ngx_http_qbsync_wants_html(ngx_http_request_t *r)
+{
+    u_char           *html, *json;
+    ngx_str_t         name;
+    ngx_table_elt_t  *accept;
+
+    ngx_str_set(&name, "Accept");
+
+    accept = ngx_http_qbsync_find_header(&r->headers_in.headers, &name);
+
+    if (accept == NULL) {
+        return 0;
+    }
+
+    html = ngx_strlcasestrn(accept->value.data,
+                            accept->value.data + accept->value.len,
+                            (u_char *) "text/html", 9 - 1);
+    json = ngx_strlcasestrn(accept->value.data,
+                            accept->value.data + accept->value.len,
+                            (u_char *) "application/json", 16 - 1);
+
+    return html != NULL && (json == NULL || html < json);
+}
+
+
+/* The checks decide the verdict and the words; the page shows them. */
+
+static ngx_int_t
+ngx_http_qbsync_status_page(ngx_http_request_t *r,
+    ngx_http_qbsync_health_t *h)
+{
+    int                             ok;
+    u_char                         *scratch;
+    ngx_str_t                      *page, type;
+    qbsync_yajl_out_t               out;
+    ngx_http_qbsync_report_t        rp;
+    ngx_http_qbsync_page_health_t   health;
+
+    ngx_memzero(&rp, sizeof(ngx_http_qbsync_report_t));
+    rp.pool = r->pool;
+
+    scratch = ngx_pnalloc(r->pool, NGX_HTTP_QBSYNC_STATUS_PAGE);
+
+    if (scratch == NULL
+        || ngx_array_init(&rp.warnings, r->pool, 4, sizeof(ngx_str_t))
+           != NGX_OK
+        || ngx_array_init(&rp.errors, r->pool, 2, sizeof(ngx_str_t))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rp.gen = qbsync_yajl_gen(&out, scratch, NGX_HTTP_QBSYNC_STATUS_PAGE);
+    if (rp.gen == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ok = ngx_http_qbsync_report_checks(r, h, &rp);
+    (void) qbsync_yajl_done(rp.gen, &out, ok);
+
+    health.verdict = ngx_http_qbsync_verdicts[rp.errors.nelts ? 2
+                                              : rp.warnings.nelts ? 1 : 0];
+    health.warnings = &rp.warnings;
+    health.errors = &rp.errors;
+
+    page = ngx_http_qbsync_page(r, &health);
+    if (page == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&type, "text/html; charset=utf-8");
+
+    return ngx_http_qbsync_reply(r, rp.errors.nelts
+                                    ? NGX_HTTP_SERVICE_UNAVAILABLE
+                                    : NGX_HTTP_OK,
+                                 &type, page->data, page->len);
 }
 
 
