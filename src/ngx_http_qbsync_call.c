@@ -7,6 +7,7 @@
 #include "ngx_http_qbsync_call.h"
 #include "ngx_http_qbsync_metrics.h"
 #include "ngx_http_qbsync_module.h"
+#include "ngx_http_qbsync_gate.h"
 
 
 static ngx_int_t ngx_http_qbsync_call_headers(ngx_http_request_t *sr,
@@ -105,7 +106,8 @@ static ngx_int_t
 ngx_http_qbsync_call_headers(ngx_http_request_t *sr,
     ngx_http_qbsync_call_t *call)
 {
-    ngx_str_t  accept;
+    ngx_str_t               accept, traceparent;
+    ngx_http_qbsync_ctx_t  *ctx;
 
     ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
 
@@ -130,6 +132,26 @@ ngx_http_qbsync_call_headers(ngx_http_request_t *sr,
             ngx_http_qbsync_call_header(sr, "Authorization",
                                         &call->authorization);
         if (sr->headers_in.authorization == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    ctx = ngx_http_qbsync_get_ctx(sr->main);
+
+    if (ctx) {
+        /* the same trace, the call's own span */
+        traceparent.data = ngx_pnalloc(sr->pool, 55);
+        if (traceparent.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        traceparent.len = ngx_http_qbsync_traceparent(ctx, traceparent.data,
+                                                      NULL)
+                          - traceparent.data;
+
+        if (ngx_http_qbsync_call_header(sr, "traceparent", &traceparent)
+            == NULL)
+        {
             return NGX_ERROR;
         }
     }

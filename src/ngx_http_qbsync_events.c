@@ -53,6 +53,7 @@ ngx_http_qbsync_event_init(ngx_http_request_t *r,
     const char *outcome, size_t len)
 {
     ngx_time_t                *tp;
+    ngx_http_qbsync_ctx_t     *ctx;
     ngx_http_core_loc_conf_t  *clcf;
 
     ngx_memzero(record, sizeof(qbsync_events_record_t));
@@ -66,6 +67,12 @@ ngx_http_qbsync_event_init(ngx_http_request_t *r,
 
     qbsync_events_set(&record->location, (char *) clcf->name.data,
                       clcf->name.len);
+
+    ctx = ngx_http_qbsync_get_ctx(r->main);
+
+    if (ctx) {
+        qbsync_events_set(&record->trace_id, (char *) ctx->trace_id, 32);
+    }
     qbsync_events_set(&record->outcome, outcome, len);
 }
 

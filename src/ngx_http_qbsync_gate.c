@@ -4,6 +4,8 @@
  */
 
 
+#include <openssl/rand.h>
+
 #include "ngx_http_qbsync_gate.h"
 #include "ngx_http_qbsync_sync.h"
 #include "ngx_http_qbsync_metrics.h"
@@ -28,6 +30,10 @@ typedef struct {
 
 static ngx_int_t ngx_http_qbsync_gate_prepare_answers(void);
 static void ngx_http_qbsync_cleanup(void *data);
+static void ngx_http_qbsync_trace_start(ngx_http_request_t *r,
+    ngx_http_qbsync_ctx_t *ctx);
+static ngx_uint_t ngx_http_qbsync_trace_hex(u_char *p, size_t len);
+static void ngx_http_qbsync_trace_random(u_char *buf, size_t len);
 static ngx_uint_t ngx_http_qbsync_is_json(ngx_table_elt_t *content_type);
 static void ngx_http_qbsync_gate_body_handler(ngx_http_request_t *r);
 static ngx_http_qbsync_outcome_e ngx_http_qbsync_check_body(
@@ -50,6 +56,8 @@ static ngx_int_t ngx_http_qbsync_event_type_variable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_qbsync_verify_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_qbsync_action_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_qbsync_trace_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static void ngx_http_qbsync_set_variable(ngx_http_variable_value_t *v,
     ngx_str_t *value);
@@ -129,6 +137,14 @@ static ngx_http_variable_t  ngx_http_qbsync_gate_vars[] = {
 
     { ngx_string("qbsync_action"), NULL,
       ngx_http_qbsync_action_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("qbsync_trace_id"), NULL,
+      ngx_http_qbsync_trace_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("qbsync_traceparent"), NULL,
+      ngx_http_qbsync_trace_variable, 1,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -346,9 +362,114 @@ ngx_http_qbsync_create_ctx(ngx_http_request_t *r)
     cln->handler = ngx_http_qbsync_cleanup;
     cln->data = ctx;
 
+    ngx_http_qbsync_trace_start(r, ctx);
+
     ngx_http_set_ctx(r, ctx, ngx_http_qbsync_module);
 
     return ctx;
+}
+
+
+/*
+ * The trace a caller started (a valid traceparent: version 00, ids not
+ * all zeros) goes on; otherwise this request starts one.  Its own span
+ * id is always new.
+ */
+
+static void
+ngx_http_qbsync_trace_start(ngx_http_request_t *r, ngx_http_qbsync_ctx_t *ctx)
+{
+    u_char            *p, raw[16];
+    ngx_str_t          name;
+    ngx_table_elt_t   *h;
+
+    ngx_str_set(&name, "traceparent");
+
+    h = ngx_http_qbsync_find_header(&r->headers_in.headers, &name);
+
+    if (h && h->value.len >= 55) {
+        p = h->value.data;
+
+        if (p[0] == '0' && p[1] == '0' && p[2] == '-' && p[35] == '-'
+            && p[52] == '-'
+            && ngx_http_qbsync_trace_hex(p + 3, 32)
+            && ngx_http_qbsync_trace_hex(p + 36, 16))
+        {
+            ngx_memcpy(ctx->trace_id, p + 3, 32);
+            ngx_memcpy(ctx->parent_id, p + 36, 16);
+            ctx->has_parent = 1;
+        }
+    }
+
+    if (!ctx->has_parent) {
+        ngx_http_qbsync_trace_random(raw, 16);
+        ngx_hex_dump(ctx->trace_id, raw, 16);
+    }
+
+    ngx_http_qbsync_trace_random(raw, 8);
+    ngx_hex_dump(ctx->span_id, raw, 8);
+}
+
+
+/* lowercase hex, and not all zeros, as W3C's trace context wants */
+
+static ngx_uint_t
+ngx_http_qbsync_trace_hex(u_char *p, size_t len)
+{
+    size_t      i;
+    ngx_uint_t  zero;
+
+    zero = 1;
+
+    for (i = 0; i < len; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'))) {
+            return 0;
+        }
+
+        if (p[i] != '0') {
+            zero = 0;
+        }
+    }
+
+    return !zero;
+}
+
+
+/* OpenSSL's generator: ids that two nginx hosts never draw alike */
+
+static void
+ngx_http_qbsync_trace_random(u_char *buf, size_t len)
+{
+    size_t  i;
+
+    if (RAND_bytes(buf, (int) len) == 1) {
+        return;
+    }
+
+    for (i = 0; i < len; i++) {
+        buf[i] = (u_char) ngx_random();
+    }
+}
+
+
+u_char *
+ngx_http_qbsync_traceparent(ngx_http_qbsync_ctx_t *ctx, u_char *buf,
+    u_char *span)
+{
+    u_char  *p, raw[8], id[16];
+
+    if (span == NULL) {
+        ngx_http_qbsync_trace_random(raw, 8);
+        ngx_hex_dump(id, raw, 8);
+        span = id;
+    }
+
+    p = ngx_cpymem(buf, "00-", 3);
+    p = ngx_cpymem(p, ctx->trace_id, 32);
+    *p++ = '-';
+    p = ngx_cpymem(p, span, 16);
+
+    return ngx_cpymem(p, "-01", 3);
 }
 
 
@@ -979,6 +1100,46 @@ ngx_http_qbsync_action_variable(ngx_http_request_t *r,
     }
 
     ngx_http_qbsync_set_variable(v, &word);
+
+    return NGX_OK;
+}
+
+
+/*
+ * $qbsync_trace_id, and $qbsync_traceparent for the operator's own
+ * backends: this request's span as their parent.
+ */
+
+static ngx_int_t
+ngx_http_qbsync_trace_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                 *p;
+    ngx_str_t               value;
+    ngx_http_qbsync_ctx_t  *ctx;
+
+    ctx = ngx_http_qbsync_get_ctx(r->main);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (data == 0) {
+        value.data = ctx->trace_id;
+        value.len = 32;
+
+    } else {
+        p = ngx_pnalloc(r->pool, 55);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        value.data = p;
+        value.len = ngx_http_qbsync_traceparent(ctx, p, ctx->span_id) - p;
+    }
+
+    ngx_http_qbsync_set_variable(v, &value);
 
     return NGX_OK;
 }

@@ -68,6 +68,15 @@ typedef struct {
     /* the dead-letter admin's replays, on its own request */
     ngx_http_qbsync_replay_t    *replay;
 
+    /*
+     * W3C trace context: the trace this request is part of (the incoming
+     * traceparent's, or a new one), its own span and the caller's, in hex
+     */
+    u_char                       trace_id[32];
+    u_char                       span_id[16];
+    u_char                       parent_id[16];
+    unsigned                     has_parent:1;
+
     /* the batch location's run; an operator location's own state */
     ngx_http_qbsync_batch_t     *batch;
     void                        *operator;
@@ -95,6 +104,11 @@ ngx_int_t ngx_http_qbsync_answer(ngx_http_request_t *r,
     ngx_http_qbsync_ctx_t *ctx, const char *message, time_t retry_after);
 
 const char *ngx_http_qbsync_action_name(ngx_http_qbsync_action_e action);
+
+/* "00-<trace id>-<span id>-01" into buf (55 bytes), a new span id when
+   span is NULL */
+u_char *ngx_http_qbsync_traceparent(ngx_http_qbsync_ctx_t *ctx, u_char *buf,
+    u_char *span);
 void ngx_http_qbsync_delivery_outcome(ngx_http_request_t *r,
     ngx_http_qbsync_ctx_t *ctx, ngx_str_t *word);
 

@@ -88,7 +88,7 @@ __DATA__
 [200, 200, 200, 400, 200]
 --- response_body_like eval
 ['"realm"', '"created"', '"duplicate"', '"signature_mismatch"',
- qr/^\{"events":\[\{"time":"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d\d\dZ","kind":"item_created","stripe_event":"evt_\w+","stripe_type":"product\.created","product":"prod_QbsyncTshirt01","qb_item_id":"1","location":"\/stripe\/qbsync","outcome":"created","attempts":3,"duration_ms":\d+,"trace_id":null,"error":null\}\]\}$/]
+ qr/^\{"events":\[\{"time":"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d\d\dZ","kind":"item_created","stripe_event":"evt_\w+","stripe_type":"product\.created","product":"prod_QbsyncTshirt01","qb_item_id":"1","location":"\/stripe\/qbsync","outcome":"created","attempts":3,"duration_ms":\d+,"trace_id":"[0-9a-f]{32}","error":null\}\]\}$/]
 
 
 

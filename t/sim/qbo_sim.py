@@ -249,6 +249,9 @@ class SimHandler(BaseHTTPRequestHandler):
                 "Authorization")),
             "time": sim_wire.qbo_time(),
         }
+        traceparent = request.header("traceparent")
+        if traceparent:
+            entry["traceparent"] = traceparent
         if request.method in ("POST", "PUT", "PATCH") and request.body:
             entry["body"] = logged_body(request)
         if request.notes.get("replayed"):
