@@ -10,6 +10,9 @@
 #include "ngx_http_qbsync_gate.h"
 
 
+static ngx_int_t ngx_http_qbsync_call_make(ngx_http_request_t *r,
+    ngx_http_qbsync_call_t *call, ngx_http_post_subrequest_t *ps,
+    ngx_uint_t flags);
 static ngx_int_t ngx_http_qbsync_call_headers(ngx_http_request_t *sr,
     ngx_http_qbsync_call_t *call);
 static ngx_table_elt_t *ngx_http_qbsync_call_header(ngx_http_request_t *sr,
@@ -37,7 +40,6 @@ ngx_http_qbsync_call_start(ngx_http_request_t *r, ngx_http_qbsync_call_t *call)
 {
     ngx_uint_t                    i;
     ngx_pool_large_t             *l;
-    ngx_http_request_t           *sr;
     ngx_http_post_subrequest_t   *ps;
 
     call->status = 0;
@@ -46,6 +48,7 @@ ngx_http_qbsync_call_start(ngx_http_request_t *r, ngx_http_qbsync_call_t *call)
     call->retry_after = 0;
     call->buffer = NULL;
     ngx_str_null(&call->response);
+    ngx_str_null(&call->intuit_tid);
 
     call->started = ngx_http_qbsync_now_us();
     call->large = r->pool->large;
@@ -58,7 +61,6 @@ ngx_http_qbsync_call_start(ngx_http_request_t *r, ngx_http_qbsync_call_t *call)
             call->vacant |= (ngx_uint_t) 1 << i;
         }
     }
-    ngx_str_null(&call->intuit_tid);
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
@@ -68,12 +70,36 @@ ngx_http_qbsync_call_start(ngx_http_request_t *r, ngx_http_qbsync_call_t *call)
     ps->handler = ngx_http_qbsync_call_done;
     ps->data = call;
 
-    if (ngx_http_subrequest(r, &call->uri, &call->args, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_WAITED
-                            |NGX_HTTP_SUBREQUEST_IN_MEMORY)
+    return ngx_http_qbsync_call_make(r, call, ps,
+                                     NGX_HTTP_SUBREQUEST_WAITED
+                                     |NGX_HTTP_SUBREQUEST_IN_MEMORY);
+}
+
+
+ngx_int_t
+ngx_http_qbsync_call_background(ngx_http_request_t *r,
+    ngx_http_qbsync_call_t *call)
+{
+    return ngx_http_qbsync_call_make(r, call, NULL,
+                                     NGX_HTTP_SUBREQUEST_BACKGROUND);
+}
+
+
+static ngx_int_t
+ngx_http_qbsync_call_make(ngx_http_request_t *r, ngx_http_qbsync_call_t *call,
+    ngx_http_post_subrequest_t *ps, ngx_uint_t flags)
+{
+    ngx_http_request_t  *sr;
+
+    if (ngx_http_subrequest(r, &call->uri, &call->args, &sr, ps, flags)
         != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    if (flags & NGX_HTTP_SUBREQUEST_BACKGROUND) {
+        /* as the mirror module does: an answer's body would wait forever */
+        sr->header_only = 1;
     }
 
     if (call->method == NGX_HTTP_POST) {
@@ -145,8 +171,10 @@ ngx_http_qbsync_call_headers(ngx_http_request_t *sr,
             return NGX_ERROR;
         }
 
+        ngx_http_qbsync_span_id(call->span_id);
+
         traceparent.len = ngx_http_qbsync_traceparent(ctx, traceparent.data,
-                                                      NULL)
+                                                      call->span_id)
                           - traceparent.data;
 
         if (ngx_http_qbsync_call_header(sr, "traceparent", &traceparent)
@@ -346,6 +374,7 @@ static void
 ngx_http_qbsync_call_counted(ngx_http_request_t *sr,
     ngx_http_qbsync_call_t *call, ngx_int_t rc)
 {
+    uint64_t                     us;
     ngx_uint_t                   status;
     ngx_http_qbsync_loc_conf_t  *qlcf;
 
@@ -362,8 +391,12 @@ ngx_http_qbsync_call_counted(ngx_http_request_t *sr,
         status = 0;
     }
 
-    ngx_http_qbsync_count_call(qlcf->shm_zone, call->operation, status,
-                               ngx_http_qbsync_now_us() - call->started);
+    us = ngx_http_qbsync_now_us() - call->started;
+
+    ngx_http_qbsync_count_call(qlcf->shm_zone, call->operation, status, us);
+    ngx_http_qbsync_span_add(sr->main,
+                             ngx_http_qbsync_operation_names[call->operation],
+                             us, call->span_id, status);
 }
 
 

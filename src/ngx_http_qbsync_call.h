@@ -39,6 +39,7 @@ typedef struct {
     ngx_pool_large_t            *large;
     ngx_uint_t                   vacant;
     uint64_t                     started;         /* us */
+    u_char                       span_id[16];     /* in its traceparent */
     ngx_str_t                    intuit_tid;
     time_t                       retry_after;     /* 0 when not given */
 
@@ -48,6 +49,10 @@ typedef struct {
 
 
 ngx_int_t ngx_http_qbsync_call_start(ngx_http_request_t *r,
+    ngx_http_qbsync_call_t *call);
+
+/* a call nobody waits for (the trace export): its answer is dropped */
+ngx_int_t ngx_http_qbsync_call_background(ngx_http_request_t *r,
     ngx_http_qbsync_call_t *call);
 /*
  * For a request that makes many calls (the batch location): the large

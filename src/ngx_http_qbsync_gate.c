@@ -33,6 +33,9 @@ static void ngx_http_qbsync_cleanup(void *data);
 static void ngx_http_qbsync_trace_start(ngx_http_request_t *r,
     ngx_http_qbsync_ctx_t *ctx);
 static ngx_uint_t ngx_http_qbsync_trace_hex(u_char *p, size_t len);
+static void ngx_http_qbsync_gate_stage(ngx_http_request_t *r,
+    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_stage_e stage,
+    uint64_t started);
 static void ngx_http_qbsync_trace_random(u_char *buf, size_t len);
 static ngx_uint_t ngx_http_qbsync_is_json(ngx_table_elt_t *content_type);
 static void ngx_http_qbsync_gate_body_handler(ngx_http_request_t *r);
@@ -363,6 +366,7 @@ ngx_http_qbsync_create_ctx(ngx_http_request_t *r)
     cln->data = ctx;
 
     ngx_http_qbsync_trace_start(r, ctx);
+    ctx->started_ns = ngx_http_qbsync_now_ns();
 
     ngx_http_set_ctx(r, ctx, ngx_http_qbsync_module);
 
@@ -452,15 +456,69 @@ ngx_http_qbsync_trace_random(u_char *buf, size_t len)
 }
 
 
+void
+ngx_http_qbsync_span_id(u_char *id)
+{
+    u_char  raw[8];
+
+    ngx_http_qbsync_trace_random(raw, 8);
+    ngx_hex_dump(id, raw, 8);
+}
+
+
+/* Only when the location exports its traces: spans cost memory. */
+
+void
+ngx_http_qbsync_span_add(ngx_http_request_t *r, const char *name,
+    uint64_t us, u_char *span_id, ngx_uint_t status)
+{
+    ngx_http_qbsync_ctx_t       *ctx;
+    ngx_http_qbsync_span_t      *span;
+    ngx_http_qbsync_loc_conf_t  *qlcf;
+
+    qlcf = ngx_http_get_module_loc_conf(r->main, ngx_http_qbsync_module);
+    ctx = ngx_http_qbsync_get_ctx(r->main);
+
+    if (ctx == NULL || qlcf->trace_export.len == 0) {
+        return;
+    }
+
+    if (ctx->spans == NULL) {
+        ctx->spans = ngx_array_create(r->main->pool, 8,
+                                      sizeof(ngx_http_qbsync_span_t));
+        if (ctx->spans == NULL) {
+            return;
+        }
+    }
+
+    span = ngx_array_push(ctx->spans);
+    if (span == NULL) {
+        return;
+    }
+
+    span->name = name;
+    span->end_ns = ngx_http_qbsync_now_ns();
+    span->start_ns = span->end_ns - us * 1000;
+    span->status = status;
+    span->client = (span_id != NULL);
+
+    if (span_id) {
+        ngx_memcpy(span->span_id, span_id, 16);
+
+    } else {
+        ngx_http_qbsync_span_id(span->span_id);
+    }
+}
+
+
 u_char *
 ngx_http_qbsync_traceparent(ngx_http_qbsync_ctx_t *ctx, u_char *buf,
     u_char *span)
 {
-    u_char  *p, raw[8], id[16];
+    u_char  *p, id[16];
 
     if (span == NULL) {
-        ngx_http_qbsync_trace_random(raw, 8);
-        ngx_hex_dump(id, raw, 8);
+        ngx_http_qbsync_span_id(id);
         span = id;
     }
 
@@ -685,8 +743,8 @@ ngx_http_qbsync_check_body(ngx_http_request_t *r,
     src = qbsync_signature_verify(&ctx->signature, qlcf->secrets->elts,
                                   qlcf->secrets->nelts, chunks, nchunks);
 
-    ngx_http_qbsync_observe_since(qlcf->shm_zone,
-                                  NGX_HTTP_QBSYNC_STAGE_VERIFY, started);
+    ngx_http_qbsync_gate_stage(r, qlcf, NGX_HTTP_QBSYNC_STAGE_VERIFY,
+                               started);
 
     if (src == QBSYNC_SIGNATURE_MISMATCH) {
         return NGX_HTTP_QBSYNC_SIGNATURE_MISMATCH;
@@ -701,8 +759,8 @@ ngx_http_qbsync_check_body(ngx_http_request_t *r,
     started = ngx_http_qbsync_now_us();
 
     if (ngx_http_qbsync_seen(r, qlcf, ctx, chunks, nchunks, event)) {
-        ngx_http_qbsync_observe_since(qlcf->shm_zone,
-                                      NGX_HTTP_QBSYNC_STAGE_DEDUPE, started);
+        ngx_http_qbsync_gate_stage(r, qlcf, NGX_HTTP_QBSYNC_STAGE_DEDUPE,
+                                   started);
         return NGX_HTTP_QBSYNC_DUPLICATE;
     }
 
@@ -710,8 +768,7 @@ ngx_http_qbsync_check_body(ngx_http_request_t *r,
 
     erc = qbsync_event_parse(chunks, nchunks, event);
 
-    ngx_http_qbsync_observe_since(qlcf->shm_zone, NGX_HTTP_QBSYNC_STAGE_PARSE,
-                                  started);
+    ngx_http_qbsync_gate_stage(r, qlcf, NGX_HTTP_QBSYNC_STAGE_PARSE, started);
 
     switch (erc) {
 
@@ -819,8 +876,7 @@ ngx_http_qbsync_acquire(ngx_http_request_t *r,
                                      (ngx_msec_t) qlcf->inflight_lease * 1000,
                                      retry_after, &action);
 
-    ngx_http_qbsync_observe_since(qlcf->shm_zone, NGX_HTTP_QBSYNC_STAGE_DEDUPE,
-                                  started);
+    ngx_http_qbsync_gate_stage(r, qlcf, NGX_HTTP_QBSYNC_STAGE_DEDUPE, started);
 
     switch (rc) {
 
@@ -1105,6 +1161,24 @@ ngx_http_qbsync_action_variable(ngx_http_request_t *r,
 }
 
 
+/* a stage of the gate: into the metrics, and the trace when exported */
+
+static void
+ngx_http_qbsync_gate_stage(ngx_http_request_t *r,
+    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_stage_e stage,
+    uint64_t started)
+{
+    uint64_t  now, us;
+
+    now = ngx_http_qbsync_now_us();
+    us = (now > started) ? now - started : 0;
+
+    ngx_http_qbsync_observe(qlcf->shm_zone, stage, us);
+    ngx_http_qbsync_span_add(r, ngx_http_qbsync_stage_names[stage], us, NULL,
+                             0);
+}
+
+
 /*
  * $qbsync_trace_id, and $qbsync_traceparent for the operator's own
  * backends: this request's span as their parent.
@@ -1173,6 +1247,13 @@ ngx_http_qbsync_set_variable(ngx_http_variable_value_t *v, ngx_str_t *value)
     v->no_cacheable = 0;
     v->not_found = 0;
     v->data = value->data;
+}
+
+
+ngx_uint_t
+ngx_http_qbsync_outcome_status(ngx_http_qbsync_outcome_e outcome)
+{
+    return ngx_http_qbsync_outcomes[outcome].status;
 }
 
 

@@ -38,6 +38,17 @@ typedef enum {
 
 
 typedef struct ngx_http_qbsync_sync_s  ngx_http_qbsync_sync_t;
+
+
+/* a stage of a request or one of its calls, for qbsync_trace_export */
+typedef struct {
+    const char                  *name;
+    u_char                       span_id[16];
+    uint64_t                     start_ns;       /* Unix */
+    uint64_t                     end_ns;
+    ngx_uint_t                   status;         /* a call's; 0 if none */
+    unsigned                     client:1;       /* a call: its own span */
+} ngx_http_qbsync_span_t;
 typedef struct ngx_http_qbsync_replay_s  ngx_http_qbsync_replay_t;
 typedef struct ngx_http_qbsync_batch_s  ngx_http_qbsync_batch_t;
 
@@ -77,6 +88,10 @@ typedef struct {
     u_char                       parent_id[16];
     unsigned                     has_parent:1;
 
+    /* when the request began, and its stages so far (spans) */
+    uint64_t                     started_ns;
+    ngx_array_t                 *spans;
+
     /* the batch location's run; an operator location's own state */
     ngx_http_qbsync_batch_t     *batch;
     void                        *operator;
@@ -104,11 +119,17 @@ ngx_int_t ngx_http_qbsync_answer(ngx_http_request_t *r,
     ngx_http_qbsync_ctx_t *ctx, const char *message, time_t retry_after);
 
 const char *ngx_http_qbsync_action_name(ngx_http_qbsync_action_e action);
+ngx_uint_t ngx_http_qbsync_outcome_status(ngx_http_qbsync_outcome_e outcome);
 
 /* "00-<trace id>-<span id>-01" into buf (55 bytes), a new span id when
    span is NULL */
 u_char *ngx_http_qbsync_traceparent(ngx_http_qbsync_ctx_t *ctx, u_char *buf,
     u_char *span);
+void ngx_http_qbsync_span_id(u_char *id);
+
+/* a stage that took us microseconds and ended now, into the trace */
+void ngx_http_qbsync_span_add(ngx_http_request_t *r, const char *name,
+    uint64_t us, u_char *span_id, ngx_uint_t status);
 void ngx_http_qbsync_delivery_outcome(ngx_http_request_t *r,
     ngx_http_qbsync_ctx_t *ctx, ngx_str_t *word);
 

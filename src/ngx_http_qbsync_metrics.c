@@ -147,6 +147,17 @@ ngx_http_qbsync_now_us(void)
 }
 
 
+uint64_t
+ngx_http_qbsync_now_ns(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_REALTIME, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
+}
+
+
 /* qbsync_metrics.h says how: min and max first, the count last */
 
 void

@@ -82,6 +82,9 @@ extern const char *const
 /* a monotonic clock in microseconds, for the stages' durations */
 uint64_t ngx_http_qbsync_now_us(void);
 
+/* the wall clock in nanoseconds, for the traces' spans */
+uint64_t ngx_http_qbsync_now_ns(void);
+
 void ngx_http_qbsync_observe(ngx_shm_zone_t *shm_zone,
     ngx_http_qbsync_stage_e stage, uint64_t us);
 void ngx_http_qbsync_observe_since(ngx_shm_zone_t *shm_zone,

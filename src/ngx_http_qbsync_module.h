@@ -146,6 +146,9 @@ struct ngx_http_qbsync_loc_conf_s {
 
     /* the status page's bottlenecks: stages whose p95 is above it */
     ngx_msec_t                     slow_stage;
+
+    /* qbsync_trace_export: the location that takes OTLP/HTTP JSON */
+    ngx_str_t                      trace_export;
 };
 
 

@@ -8,10 +8,13 @@
 #include "ngx_http_qbsync_gate.h"
 #include "ngx_http_qbsync_sync.h"
 #include "ngx_http_qbsync_events.h"
+#include "ngx_http_qbsync_trace.h"
 
 
 static void ngx_http_qbsync_webhook_body_handler(ngx_http_request_t *r);
 static void ngx_http_qbsync_webhook_resume(ngx_http_request_t *r);
+static ngx_int_t ngx_http_qbsync_webhook_answer(ngx_http_request_t *r,
+    ngx_http_qbsync_ctx_t *ctx, ngx_int_t rc);
 static void ngx_http_qbsync_webhook_started(ngx_http_request_t *r,
     ngx_http_qbsync_ctx_t *ctx, ngx_http_qbsync_loc_conf_t *qlcf);
 
@@ -40,6 +43,7 @@ ngx_http_qbsync_webhook_handler(ngx_http_request_t *r)
     outcome = ngx_http_qbsync_check_headers(r, qlcf, ctx);
 
     if (outcome != NGX_HTTP_QBSYNC_VERIFIED) {
+        ngx_http_qbsync_trace_export(r, ngx_http_qbsync_outcome_status(outcome));
         return ngx_http_qbsync_refuse(r, qlcf, ctx, outcome);
     }
 
@@ -61,14 +65,17 @@ ngx_http_qbsync_webhook_body_handler(ngx_http_request_t *r)
     ngx_int_t                    rc;
     qbsync_event_t               event;
     ngx_http_qbsync_ctx_t       *ctx;
+    ngx_http_qbsync_outcome_e    outcome;
     ngx_http_qbsync_loc_conf_t  *qlcf;
 
     ctx = ngx_http_qbsync_get_ctx(r);
     qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qbsync_module);
 
-    if (ngx_http_qbsync_admit(r, qlcf, ctx, &event, &retry_after)
-        != NGX_HTTP_QBSYNC_VERIFIED)
-    {
+    outcome = ngx_http_qbsync_admit(r, qlcf, ctx, &event, &retry_after);
+
+    if (outcome != NGX_HTTP_QBSYNC_VERIFIED) {
+        ngx_http_qbsync_trace_export(r,
+                                     ngx_http_qbsync_outcome_status(outcome));
         ngx_http_finalize_request(r,
                                   ngx_http_qbsync_answer(r, ctx, event.message,
                                                          retry_after));
@@ -84,9 +91,7 @@ ngx_http_qbsync_webhook_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    ngx_http_finalize_request(r, (rc == NGX_OK)
-                                 ? ngx_http_qbsync_sync_answer(r, ctx->sync)
-                                 : NGX_HTTP_INTERNAL_SERVER_ERROR);
+    ngx_http_finalize_request(r, ngx_http_qbsync_webhook_answer(r, ctx, rc));
 }
 
 
@@ -108,9 +113,30 @@ ngx_http_qbsync_webhook_resume(ngx_http_request_t *r)
 
     r->write_event_handler = ngx_http_request_empty_handler;
 
-    ngx_http_finalize_request(r, (rc == NGX_OK)
-                                 ? ngx_http_qbsync_sync_answer(r, ctx->sync)
-                                 : NGX_HTTP_INTERNAL_SERVER_ERROR);
+    ngx_http_finalize_request(r, ngx_http_qbsync_webhook_answer(r, ctx, rc));
+}
+
+
+/* The sync's answer, its trace exported just before it leaves. */
+
+static ngx_int_t
+ngx_http_qbsync_webhook_answer(ngx_http_request_t *r,
+    ngx_http_qbsync_ctx_t *ctx, ngx_int_t rc)
+{
+    ngx_str_t                 error, message;
+    ngx_uint_t                status;
+    ngx_http_qbsync_action_e  action;
+
+    if (rc != NGX_OK) {
+        ngx_http_qbsync_trace_export(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_qbsync_sync_outcome(ctx->sync, &status, &action, &error,
+                                 &message);
+    ngx_http_qbsync_trace_export(r, status);
+
+    return ngx_http_qbsync_sync_answer(r, ctx->sync);
 }
 
 

@@ -7,6 +7,8 @@ package Qbsync::Backend;
 #   /delay/<ms>    200 after <ms> milliseconds
 #   /status/<n>    answers status <n>
 #   /hole          reads the request and never answers
+#   POST /collect  keeps the body (an OTLP export, say), a line of the file
+#   GET /collect   answers the bodies kept, one a line
 #   anything else  200 "backend"
 #
 # The port is exported as TEST_NGINX_BACKEND_PORT for the configs.
@@ -19,6 +21,9 @@ use POSIX ();
 use Time::HiRes qw(sleep);
 
 my $server_pid;
+
+# where /collect keeps what it is given: each connection is a process
+my $collected = "/tmp/qbsync-backend-$$.collected";
 
 sub start {
     my $listener = IO::Socket::INET->new(
@@ -88,7 +93,21 @@ sub answer {
 
     my ($status, $text) = (200, "backend\n");
 
-    if ($path =~ m{^/delay/(\d+)}) {
+    if ($path =~ m{^/collect}) {
+        if ($head =~ /^POST /) {
+            open my $out, '>>', $collected or die "$collected: $!";
+            $body =~ s/\n/ /g;
+            print $out "$body\n";
+            close $out;
+            $text = "{}";
+
+        } else {
+            $text = -e $collected
+                    ? do { local $/; open my $in, '<', $collected; <$in> }
+                    : '';
+        }
+
+    } elsif ($path =~ m{^/delay/(\d+)}) {
         sleep($1 / 1000);
         $text = "delayed $1\n";
 
@@ -110,6 +129,7 @@ END {
     if ($server_pid) {
         kill 'KILL', -$server_pid;
         waitpid $server_pid, 0;
+        unlink $collected;
     }
 }
 
