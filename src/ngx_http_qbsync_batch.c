@@ -1348,7 +1348,7 @@ ngx_http_qbsync_batch_call(ngx_http_qbsync_batch_t *b)
         }
 
         if (!b->pace.leased) {
-            rc = ngx_http_qbsync_limiter_acquire(conf->shm_zone,
+            rc = ngx_http_qbsync_limiter_acquire(r, conf->shm_zone,
                                                  conf->quickbooks->ns,
                                                  conf->limits, b->entries,
                                                  b->is_batch,

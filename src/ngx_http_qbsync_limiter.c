@@ -6,6 +6,7 @@
 
 #include "ngx_http_qbsync_limiter.h"
 #include "ngx_http_qbsync_metrics.h"
+#include "ngx_http_qbsync_gate.h"
 #include "ngx_http_qbsync_zone.h"
 
 
@@ -33,10 +34,12 @@ static ngx_str_t  ngx_http_qbsync_limiter_key = ngx_string("limiter");
 
 
 ngx_int_t
-ngx_http_qbsync_limiter_acquire(ngx_shm_zone_t *shm_zone, uint32_t ns,
+ngx_http_qbsync_limiter_acquire(ngx_http_request_t *r,
+    ngx_shm_zone_t *shm_zone, uint32_t ns,
     qbsync_limits_t *limits, uint32_t entries, ngx_uint_t batch,
     ngx_msec_t budget, ngx_http_qbsync_pace_t *pace, ngx_msec_t *wait)
 {
+    uint64_t                        now, us;
     ngx_int_t                       rc;
     ngx_http_qbsync_limiter_call_t  call;
 
@@ -56,9 +59,12 @@ ngx_http_qbsync_limiter_acquire(ngx_shm_zone_t *shm_zone, uint32_t ns,
                                         ngx_http_qbsync_limiter_ask, &call);
 
     if (rc == NGX_OK) {
-        ngx_http_qbsync_observe_since(shm_zone,
-                                      NGX_HTTP_QBSYNC_STAGE_QUEUE_WAIT,
-                                      pace->asked);
+        now = ngx_http_qbsync_now_us();
+        us = (now > pace->asked) ? now - pace->asked : 0;
+
+        ngx_http_qbsync_observe(shm_zone, NGX_HTTP_QBSYNC_STAGE_QUEUE_WAIT,
+                                us);
+        ngx_http_qbsync_span_add(r, "queue_wait", us, NULL, 0);
     }
 
     /* timers count whole milliseconds: never wake before the slot */

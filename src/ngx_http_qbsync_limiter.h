@@ -25,13 +25,15 @@ typedef struct {
 
 
 /*
- * NGX_OK: the call may start (it holds a lease until _done); NGX_AGAIN:
+ * NGX_OK: the call may start (it holds a lease until _done), its wait
+ * counted in the metrics and r's trace; NGX_AGAIN:
  * wait *wait ms and ask again; NGX_DECLINED: not within budget ms, come
  * back in *wait ms; NGX_ERROR: the zone has no room for the limiter.
  */
-ngx_int_t ngx_http_qbsync_limiter_acquire(ngx_shm_zone_t *shm_zone,
-    uint32_t ns, qbsync_limits_t *limits, uint32_t entries, ngx_uint_t batch,
-    ngx_msec_t budget, ngx_http_qbsync_pace_t *pace, ngx_msec_t *wait);
+ngx_int_t ngx_http_qbsync_limiter_acquire(ngx_http_request_t *r,
+    ngx_shm_zone_t *shm_zone, uint32_t ns, qbsync_limits_t *limits,
+    uint32_t entries, ngx_uint_t batch, ngx_msec_t budget,
+    ngx_http_qbsync_pace_t *pace, ngx_msec_t *wait);
 
 /*
  * The call ended with status (0 when it never got an answer): the lease

@@ -186,18 +186,6 @@ ngx_http_qbsync_observe(ngx_shm_zone_t *shm_zone,
 }
 
 
-void
-ngx_http_qbsync_observe_since(ngx_shm_zone_t *shm_zone,
-    ngx_http_qbsync_stage_e stage, uint64_t since)
-{
-    uint64_t  now;
-
-    now = ngx_http_qbsync_now_us();
-
-    ngx_http_qbsync_observe(shm_zone, stage, (now > since) ? now - since : 0);
-}
-
-
 static void
 ngx_http_qbsync_atomic_min(uint64_t *word, uint64_t value)
 {

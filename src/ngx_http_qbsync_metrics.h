@@ -87,8 +87,6 @@ uint64_t ngx_http_qbsync_now_ns(void);
 
 void ngx_http_qbsync_observe(ngx_shm_zone_t *shm_zone,
     ngx_http_qbsync_stage_e stage, uint64_t us);
-void ngx_http_qbsync_observe_since(ngx_shm_zone_t *shm_zone,
-    ngx_http_qbsync_stage_e stage, uint64_t since);
 void ngx_http_qbsync_count_call(ngx_shm_zone_t *shm_zone,
     ngx_http_qbsync_operation_e operation, ngx_uint_t status, uint64_t us);
 void ngx_http_qbsync_count_retry(ngx_shm_zone_t *shm_zone);

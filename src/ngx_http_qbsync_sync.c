@@ -1522,7 +1522,7 @@ ngx_http_qbsync_sync_pace(ngx_http_qbsync_sync_t *sync)
     budget = (elapsed < conf->retry->budget)
              ? (ngx_msec_t) conf->retry->budget - elapsed : 0;
 
-    rc = ngx_http_qbsync_limiter_acquire(conf->shm_zone,
+    rc = ngx_http_qbsync_limiter_acquire(sync->request, conf->shm_zone,
                                          conf->quickbooks->ns, conf->limits,
                                          1, 0, budget, &sync->pace, &wait);
 

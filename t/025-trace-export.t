@@ -83,6 +83,6 @@ $h[1] .= "traceparent: 00-$::Trace-$::Parent-01\n";
 [[], [], [\&::exports]]
 --- response_body_like eval
 ['"realm"', '"created"',
- qr{\A/stripe/qbsync/2/caller/200\nverify/1/request/-\nparse/1/request/-\ndedupe/1/request/-\ntoken_refresh/3/request/200\nquery/3/request/200\nquery/3/request/200\ncreate/3/request/200\n--\z}]
+ qr{\A/stripe/qbsync/2/caller/200\nverify/1/request/-\nparse/1/request/-\ndedupe/1/request/-\nqueue_wait/1/request/-\ntoken_refresh/3/request/200\nquery/3/request/200\nqueue_wait/1/request/-\nquery/3/request/200\nqueue_wait/1/request/-\ncreate/3/request/200\n--\z}]
 --- no_error_log
 [error]
