@@ -191,6 +191,13 @@ static ngx_command_t  ngx_http_qbsync_commands[] = {
       0,
       ngx_http_qbsync_cache_handler },
 
+    { ngx_string("qbsync_trace_export"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_qbsync_loc_conf_t, trace_export),
+      NULL },
+
     { ngx_string("qbsync_slow_stage"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -477,6 +484,14 @@ ngx_http_qbsync_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_sec_value(conf->inflight_lease, prev->inflight_lease, 60);
 
     ngx_conf_merge_msec_value(conf->slow_stage, prev->slow_stage, 500);
+
+    ngx_conf_merge_str_value(conf->trace_export, prev->trace_export, "");
+
+    if (conf->trace_export.len == 3
+        && ngx_strncmp(conf->trace_export.data, "off", 3) == 0)
+    {
+        ngx_str_null(&conf->trace_export);
+    }
 
     if (conf->quickbooks == NULL) {
         conf->quickbooks = prev->quickbooks;
