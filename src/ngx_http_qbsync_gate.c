@@ -439,19 +439,44 @@ ngx_http_qbsync_trace_hex(u_char *p, size_t len)
 }
 
 
-/* OpenSSL's generator: ids that two nginx hosts never draw alike */
+/*
+ * Trace and span ids: xorshift128+, seeded from OpenSSL's generator once
+ * in each process (RAND_bytes costs microseconds a call, a request needs
+ * two ids at least), so that two workers or two hosts never draw alike.
+ */
 
 static void
 ngx_http_qbsync_trace_random(u_char *buf, size_t len)
 {
-    size_t  i;
+    size_t            n;
+    uint64_t          x, y;
+    static uint64_t   state[2];
+    static ngx_pid_t  seeded;
 
-    if (RAND_bytes(buf, (int) len) == 1) {
-        return;
+    if (seeded != ngx_pid) {
+        if (RAND_bytes((u_char *) state, sizeof(state)) != 1) {
+            state[0] = ((uint64_t) ngx_random() << 32) ^ ngx_random()
+                       ^ (uint64_t) ngx_time();
+            state[1] = ((uint64_t) ngx_random() << 32) ^ ngx_random()
+                       ^ (uint64_t) ngx_pid;
+        }
+
+        state[0] |= 1;
+        seeded = ngx_pid;
     }
 
-    for (i = 0; i < len; i++) {
-        buf[i] = (u_char) ngx_random();
+    while (len) {
+        x = state[0];
+        y = state[1];
+        state[0] = y;
+        x ^= x << 23;
+        state[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+        x = state[1] + y;
+
+        n = ngx_min(len, sizeof(uint64_t));
+        ngx_memcpy(buf, &x, n);
+        buf += n;
+        len -= n;
     }
 }
 
