@@ -1526,8 +1526,8 @@ ngx_http_qbsync_batch_rejected(ngx_http_qbsync_batch_t *b,
         return NGX_ERROR;
     }
 
-    last = ngx_slprintf(buf, buf + size, "QuickBooks fault %l: %*s", reply->code,
-                        reply->message.len, reply->message.data);
+    last = ngx_slprintf(buf, buf + size, "QuickBooks fault %l: %*s",
+                        reply->code, reply->message.len, reply->message.data);
 
     if (reply->detail.len) {
         last = ngx_slprintf(last, buf + size, ": %*s", reply->detail.len,

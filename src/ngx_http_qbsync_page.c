@@ -276,7 +276,8 @@ ngx_http_qbsync_page_minutes(ngx_http_qbsync_html_t *h,
         }
     }
 
-    ngx_http_qbsync_put(h, "<text x=\"4\" y=\"18\" font-size=\"11\">%ui</text>\n"
+    ngx_http_qbsync_put(h, "<text x=\"4\" y=\"18\" font-size=\"11\">%ui"
+                           "</text>\n"
                            "<text x=\"50\" y=\"%d\" font-size=\"11\">"
                            "60 min ago</text>\n<text x=\"%d\" y=\"%d\" "
                            "font-size=\"11\">now</text>\n</svg>\n",

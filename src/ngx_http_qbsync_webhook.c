@@ -43,7 +43,8 @@ ngx_http_qbsync_webhook_handler(ngx_http_request_t *r)
     outcome = ngx_http_qbsync_check_headers(r, qlcf, ctx);
 
     if (outcome != NGX_HTTP_QBSYNC_VERIFIED) {
-        ngx_http_qbsync_trace_export(r, ngx_http_qbsync_outcome_status(outcome));
+        ngx_http_qbsync_trace_export(r,
+                                     ngx_http_qbsync_outcome_status(outcome));
         return ngx_http_qbsync_refuse(r, qlcf, ctx, outcome);
     }
 

@@ -23,7 +23,8 @@
 
 #define QBSYNC_ITEM_QUERY_START    "select * from Item where "
 #define QBSYNC_ITEM_QUERY_END      "' and Active in (true, false)"
-#define QBSYNC_ITEM_QUERY_IN_END   ") and Active in (true, false) maxresults 1000"
+#define QBSYNC_ITEM_QUERY_IN_END                                              \
+    ") and Active in (true, false) maxresults 1000"
 
 
 static size_t qbsync_item_utf8_prefix(const char *text, size_t len,

@@ -153,8 +153,9 @@ size_t qbsync_item_request_id(const char *event_id, size_t id_len,
 /*
  * A batch's requestid: "batch-" and hex digits of SHA-256 of "", NUL,
  * "batch", NUL and its whole body (qbsync_item_request_id()'s digest
- * with no event), QBSYNC_ITEM_BATCH_REQUEST_ID_MAX characters: a batch sent again
- * after a lost answer or an interrupted run gets QuickBooks' first answer.
+ * with no event), QBSYNC_ITEM_BATCH_REQUEST_ID_MAX characters: a batch
+ * sent again after a lost answer or an interrupted run gets QuickBooks'
+ * first answer.
  */
 size_t qbsync_item_batch_request_id(const unsigned char *body, size_t len,
     char *out);
