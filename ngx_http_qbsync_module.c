@@ -69,6 +69,8 @@ static char *ngx_http_qbsync_dead_letter(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_qbsync_dead_letter_admin(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_qbsync_zone_arg(ngx_conf_t *cf,
+    ngx_http_qbsync_loc_conf_t *qlcf, ngx_str_t *value);
 static char *ngx_http_qbsync_merge_admin(ngx_conf_t *cf,
     ngx_http_qbsync_loc_conf_t *conf);
 static ngx_int_t ngx_http_qbsync_rate(ngx_str_t *value, uint32_t *per_minute);
@@ -1464,15 +1466,25 @@ ngx_http_qbsync_dead_letter_admin(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (ngx_strncmp(value[1].data, "zone=", 5) == 0 && value[1].len > 5) {
-        qlcf->zone_name.data = value[1].data + 5;
-        qlcf->zone_name.len = value[1].len - 5;
+    return ngx_http_qbsync_zone_arg(cf, qlcf, &value[1]);
+}
+
+
+/* a "zone=NAME" argument: the zone is resolved when the location merges */
+
+static char *
+ngx_http_qbsync_zone_arg(ngx_conf_t *cf, ngx_http_qbsync_loc_conf_t *qlcf,
+    ngx_str_t *value)
+{
+    if (value->len > 5 && ngx_strncmp(value->data, "zone=", 5) == 0) {
+        qlcf->zone_name.data = value->data + 5;
+        qlcf->zone_name.len = value->len - 5;
         return NGX_CONF_OK;
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\", expected \"zone=NAME\"",
-                       &value[1]);
+                       value);
 
     return NGX_CONF_ERROR;
 }
@@ -1513,16 +1525,9 @@ ngx_http_qbsync_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (cf->args->nelts == 2) {
         value = cf->args->elts;
 
-        if (value[1].len <= 5 || ngx_strncmp(value[1].data, "zone=", 5) != 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\", expected "
-                               "\"zone=NAME\"", &value[1]);
+        if (ngx_http_qbsync_zone_arg(cf, qlcf, &value[1]) != NGX_CONF_OK) {
             return NGX_CONF_ERROR;
         }
-
-        qlcf->zone_name.data = value[1].data + 5;
-        qlcf->zone_name.len = value[1].len - 5;
     }
 
     if (ngx_http_qbsync_resolve_zone(cf, qlcf) != NGX_CONF_OK) {

@@ -188,8 +188,6 @@ static ngx_int_t ngx_http_qbsync_batch_output(ngx_http_qbsync_batch_t *b,
     u_char *data, size_t len, ngx_uint_t last);
 static ngx_int_t ngx_http_qbsync_batch_new_group(ngx_http_qbsync_batch_t *b);
 static void ngx_http_qbsync_batch_cleanup(void *data);
-static void *ngx_http_qbsync_batch_alloc(void *pool, size_t size);
-static ngx_str_t ngx_http_qbsync_batch_str(qbsync_str_t *s);
 
 
 static ngx_str_t  ngx_http_qbsync_ndjson = ngx_string("application/x-ndjson");
@@ -671,7 +669,7 @@ ngx_http_qbsync_batch_take(ngx_http_qbsync_batch_t *b, ngx_str_t *line)
 
     ngx_memzero(p, sizeof(ngx_http_qbsync_batch_product_t));
     p->line = b->line;
-    p->product_id = ngx_http_qbsync_batch_str(&product.id);
+    p->product_id = ngx_http_qbsync_str(&product.id);
 
     if (rc != QBSYNC_STRIPE_OK) {
         return ngx_http_qbsync_batch_fail(b, p, "invalid_product", error,
@@ -743,7 +741,7 @@ ngx_http_qbsync_batch_want(ngx_http_qbsync_batch_t *b,
                                                  (char *) buf,
                                                  QBSYNC_ITEM_DESCRIPTION_SIZE);
     p->active = product->active;
-    p->default_price = ngx_http_qbsync_batch_str(&product->default_price);
+    p->default_price = ngx_http_qbsync_str(&product->default_price);
 
     ngx_http_qbsync_unit_price(b->pool, qlcf, &p->default_price,
                                product->has_price ? &product->price : NULL,
@@ -1016,8 +1014,8 @@ ngx_http_qbsync_batch_found(ngx_http_qbsync_batch_t *b,
                 break;
             }
 
-            p[i].item_id = ngx_http_qbsync_batch_str(&item->id);
-            p[i].sync_token = ngx_http_qbsync_batch_str(&item->sync_token);
+            p[i].item_id = ngx_http_qbsync_str(&item->id);
+            p[i].sync_token = ngx_http_qbsync_str(&item->sync_token);
             p[i].found_active = item->active;
             break;
         }
@@ -1308,8 +1306,8 @@ ngx_http_qbsync_batch_result(ngx_http_qbsync_batch_t *b,
         p->action = NGX_HTTP_QBSYNC_ACTION_UPDATED;
     }
 
-    p->item_id = ngx_http_qbsync_batch_str(&reply->items[0].id);
-    p->sync_token = ngx_http_qbsync_batch_str(&reply->items[0].sync_token);
+    p->item_id = ngx_http_qbsync_str(&reply->items[0].id);
+    p->sync_token = ngx_http_qbsync_str(&reply->items[0].sync_token);
     p->state = NGX_HTTP_QBSYNC_BATCH_DONE;
     b->pending--;
 
@@ -1637,17 +1635,8 @@ ngx_http_qbsync_batch_remember(ngx_http_qbsync_batch_t *b,
                    p->default_price.len);
     }
 
-    if (ngx_http_qbsync_record_put(qlcf->shm_zone, qlcf->quickbooks->ns,
-                                   &p->product_id, &m,
-                                   sizeof(ngx_http_qbsync_mapping_t),
-                                   NGX_HTTP_QBSYNC_RECORD_TTL)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_WARN, b->request->connection->log, 0,
-                      "qbsync: no room in qbsync_zone \"%V\" for the item "
-                      "of \"%V\"; the next run looks it up again",
-                      &qlcf->shm_zone->shm.name, &p->product_id);
-    }
+    ngx_http_qbsync_mapping_store(qlcf, &p->product_id, &m,
+                                  b->request->connection->log);
 }
 
 
@@ -1926,7 +1915,7 @@ ngx_http_qbsync_batch_new_group(ngx_http_qbsync_batch_t *b)
         return NGX_ERROR;
     }
 
-    b->allocator.alloc = ngx_http_qbsync_batch_alloc;
+    b->allocator.alloc = ngx_http_qbsync_pool_alloc;
     b->allocator.ctx = b->pool;
 
     b->pending = 0;
@@ -1970,20 +1959,3 @@ ngx_http_qbsync_batch_cleanup(void *data)
 }
 
 
-static void *
-ngx_http_qbsync_batch_alloc(void *pool, size_t size)
-{
-    return ngx_palloc(pool, size);
-}
-
-
-static ngx_str_t
-ngx_http_qbsync_batch_str(qbsync_str_t *s)
-{
-    ngx_str_t  str;
-
-    str.len = s->len;
-    str.data = (u_char *) s->data;
-
-    return str;
-}

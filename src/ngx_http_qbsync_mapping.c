@@ -9,7 +9,6 @@
 
 
 static uint64_t ngx_http_qbsync_description_digest(ngx_str_t *description);
-static ngx_str_t ngx_http_qbsync_mapping_str(qbsync_str_t *s);
 
 
 void
@@ -34,8 +33,8 @@ ngx_http_qbsync_unit_price(ngx_pool_t *pool, ngx_http_qbsync_loc_conf_t *qlcf,
 
     if (price) {
         has_amount = price->has_amount;
-        amount = ngx_http_qbsync_mapping_str(&price->unit_amount_decimal);
-        currency = ngx_http_qbsync_mapping_str(&price->currency);
+        amount = ngx_http_qbsync_str(&price->unit_amount_decimal);
+        currency = ngx_http_qbsync_str(&price->currency);
 
     } else {
         ns = ngx_http_qbsync_zone_ns("prices", &qlcf->quickbooks->realm);
@@ -173,6 +172,26 @@ ngx_http_qbsync_mapping_unit_price(ngx_http_qbsync_mapping_t *m,
 }
 
 
+/* Into the zone; when it has no room the product is looked up next time. */
+
+void
+ngx_http_qbsync_mapping_store(ngx_http_qbsync_loc_conf_t *qlcf,
+    ngx_str_t *product_id, ngx_http_qbsync_mapping_t *m, ngx_log_t *log)
+{
+    if (ngx_http_qbsync_record_put(qlcf->shm_zone, qlcf->quickbooks->ns,
+                                   product_id, m,
+                                   sizeof(ngx_http_qbsync_mapping_t),
+                                   NGX_HTTP_QBSYNC_RECORD_TTL)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "qbsync: no room in qbsync_zone \"%V\" for the item "
+                      "of \"%V\"; its next sync looks it up again",
+                      &qlcf->shm_zone->shm.name, product_id);
+    }
+}
+
+
 /* a description is up to 16 kB: the zone keeps its digest only */
 
 static uint64_t
@@ -188,13 +207,3 @@ ngx_http_qbsync_description_digest(ngx_str_t *description)
 }
 
 
-static ngx_str_t
-ngx_http_qbsync_mapping_str(qbsync_str_t *s)
-{
-    ngx_str_t  str;
-
-    str.len = s->len;
-    str.data = (u_char *) s->data;
-
-    return str;
-}

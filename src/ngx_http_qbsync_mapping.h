@@ -90,6 +90,8 @@ void ngx_http_qbsync_mapping_content(ngx_http_qbsync_mapping_t *m,
     uint32_t config_digest, ngx_str_t *description, ngx_uint_t suffixed);
 void ngx_http_qbsync_mapping_unit_price(ngx_http_qbsync_mapping_t *m,
     ngx_str_t *unit_price);
+void ngx_http_qbsync_mapping_store(ngx_http_qbsync_loc_conf_t *qlcf,
+    ngx_str_t *product_id, ngx_http_qbsync_mapping_t *m, ngx_log_t *log);
 
 
 #endif /* _NGX_HTTP_QBSYNC_MAPPING_H_INCLUDED_ */

@@ -15,6 +15,7 @@
 #include "qbsync_limiter.h"
 #include "qbsync_retry.h"
 #include "qbsync_signature.h"
+#include "qbsync_str.h"
 
 
 #define NGX_HTTP_QBSYNC_OFF        0
@@ -153,6 +154,27 @@ struct ngx_http_qbsync_loc_conf_s {
 
 
 extern ngx_module_t  ngx_http_qbsync_module;
+
+
+/* a pure parser's string, as nginx's */
+static ngx_inline ngx_str_t
+ngx_http_qbsync_str(qbsync_str_t *s)
+{
+    ngx_str_t  str;
+
+    str.len = s->len;
+    str.data = (u_char *) s->data;
+
+    return str;
+}
+
+
+/* what the pure parsers allocate with (qbsync_allocator_t): a pool */
+static ngx_inline void *
+ngx_http_qbsync_pool_alloc(void *pool, size_t size)
+{
+    return ngx_palloc(pool, size);
+}
 
 
 #endif /* _NGX_HTTP_QBSYNC_MODULE_H_INCLUDED_ */

@@ -87,7 +87,6 @@ static void ngx_http_qbsync_oauth_warn(ngx_http_request_t *r,
     ngx_http_qbsync_oauth_ctx_t *octx, ngx_http_qbsync_tokens_rec_t *rec);
 static void ngx_http_qbsync_oauth_unlock(ngx_http_request_t *r,
     ngx_http_qbsync_oauth_ctx_t *octx);
-static void *ngx_http_qbsync_oauth_alloc(void *pool, size_t size);
 
 
 static ngx_str_t  ngx_http_qbsync_tokens_key = ngx_string("tokens");
@@ -575,7 +574,7 @@ ngx_http_qbsync_oauth_read_file(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    allocator.alloc = ngx_http_qbsync_oauth_alloc;
+    allocator.alloc = ngx_http_qbsync_pool_alloc;
     allocator.ctx = r->pool;
 
     rc = qbsync_oauth_tokens_parse(data, (size_t) n, &allocator, &tokens,
@@ -728,7 +727,7 @@ ngx_http_qbsync_oauth_refreshed(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    allocator.alloc = ngx_http_qbsync_oauth_alloc;
+    allocator.alloc = ngx_http_qbsync_pool_alloc;
     allocator.ctx = r->pool;
     error[0] = '\0';
 
@@ -1016,13 +1015,6 @@ ngx_http_qbsync_oauth_unlock(ngx_http_request_t *r,
         ngx_http_qbsync_key_release(octx->shm_zone, &octx->lock,
                                     r->connection->log);
     }
-}
-
-
-static void *
-ngx_http_qbsync_oauth_alloc(void *pool, size_t size)
-{
-    return ngx_palloc(pool, size);
 }
 
 

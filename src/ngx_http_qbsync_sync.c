@@ -141,10 +141,8 @@ static ngx_int_t ngx_http_qbsync_sync_pace(ngx_http_qbsync_sync_t *sync);
 static void ngx_http_qbsync_sync_paced(ngx_http_qbsync_sync_t *sync);
 static const char *ngx_http_qbsync_sync_heard(ngx_http_qbsync_call_t *call);
 static void ngx_http_qbsync_sync_cleanup(void *data);
-static ngx_str_t ngx_http_qbsync_str(qbsync_str_t *s);
 static ngx_str_t *ngx_http_qbsync_sync_copy(ngx_http_qbsync_sync_t *sync,
     ngx_str_t *dst, const char *data, size_t len);
-static void *ngx_http_qbsync_sync_alloc(void *pool, size_t size);
 
 
 ngx_int_t
@@ -176,7 +174,7 @@ ngx_http_qbsync_sync_start(ngx_http_request_t *r, ngx_http_qbsync_ctx_t *ctx,
     sync->request = r;
     sync->ctx = ctx;
     sync->conf = qlcf;
-    sync->allocator.alloc = ngx_http_qbsync_sync_alloc;
+    sync->allocator.alloc = ngx_http_qbsync_pool_alloc;
     sync->allocator.ctx = r->pool;
 
     sync->started = ngx_current_msec;
@@ -1353,17 +1351,8 @@ ngx_http_qbsync_sync_remember(ngx_http_qbsync_sync_t *sync,
         }
     }
 
-    if (ngx_http_qbsync_record_put(qlcf->shm_zone, qlcf->quickbooks->ns,
-                                   &sync->product_id, m,
-                                   sizeof(ngx_http_qbsync_mapping_t),
-                                   NGX_HTTP_QBSYNC_RECORD_TTL)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_WARN, sync->request->connection->log, 0,
-                      "qbsync: no room in qbsync_zone \"%V\" for the item "
-                      "of \"%V\"; the next event looks it up again",
-                      &qlcf->shm_zone->shm.name, &sync->product_id);
-    }
+    ngx_http_qbsync_mapping_store(qlcf, &sync->product_id, m,
+                                  sync->request->connection->log);
 }
 
 
@@ -1828,20 +1817,3 @@ ngx_http_qbsync_sync_copy(ngx_http_qbsync_sync_t *sync, ngx_str_t *dst,
 }
 
 
-static ngx_str_t
-ngx_http_qbsync_str(qbsync_str_t *s)
-{
-    ngx_str_t  str;
-
-    str.len = s->len;
-    str.data = (u_char *) s->data;
-
-    return str;
-}
-
-
-static void *
-ngx_http_qbsync_sync_alloc(void *pool, size_t size)
-{
-    return ngx_palloc(pool, size);
-}
