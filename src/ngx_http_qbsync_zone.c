@@ -95,6 +95,8 @@ static void ngx_http_qbsync_rbtree_insert_value(ngx_rbtree_node_t *temp,
 static ngx_int_t ngx_http_qbsync_node_cmp(uint32_t ns, u_char *key,
     size_t len, ngx_http_qbsync_node_t *qn);
 static uint32_t ngx_http_qbsync_hash(uint32_t ns, ngx_str_t *key);
+static ngx_http_qbsync_node_t *ngx_http_qbsync_held(
+    ngx_http_qbsync_zone_t *zone, ngx_http_qbsync_key_t *key);
 static ngx_http_qbsync_node_t *ngx_http_qbsync_lookup(
     ngx_http_qbsync_zone_t *zone, uint32_t hash, uint32_t ns, ngx_str_t *key);
 static ngx_http_qbsync_node_t *ngx_http_qbsync_insert(
@@ -464,6 +466,7 @@ ngx_http_qbsync_key_acquire(ngx_shm_zone_t *shm_zone,
     qn->used = now;
     qn->ticket = ++zone->sh->next_ticket;
     key->ticket = qn->ticket;
+    key->node = qn;
 
     ngx_queue_insert_head(&zone->sh->inflight, &qn->queue);
 
@@ -522,22 +525,18 @@ ngx_http_qbsync_key_complete(ngx_shm_zone_t *shm_zone,
     ngx_http_qbsync_key_t *key, ngx_msec_t ttl, ngx_uint_t action,
     ngx_log_t *log)
 {
-    uint32_t                 hash;
     ngx_uint_t               held;
     ngx_msec_t               now;
     ngx_http_qbsync_zone_t  *zone;
     ngx_http_qbsync_node_t  *qn;
 
     zone = shm_zone->data;
-    hash = ngx_http_qbsync_hash(key->ns, &key->id);
     now = ngx_http_qbsync_zone_now();
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    qn = ngx_http_qbsync_lookup(zone, hash, key->ns, &key->id);
-
-    held = (qn != NULL && qn->ticket == key->ticket
-            && qn->kind == NGX_HTTP_QBSYNC_KEY_INFLIGHT);
+    qn = ngx_http_qbsync_held(zone, key);
+    held = (qn != NULL);
 
     if (held) {
         qn->kind = NGX_HTTP_QBSYNC_KEY_DONE;
@@ -564,20 +563,16 @@ void
 ngx_http_qbsync_key_release(ngx_shm_zone_t *shm_zone,
     ngx_http_qbsync_key_t *key, ngx_log_t *log)
 {
-    uint32_t                 hash;
     ngx_http_qbsync_zone_t  *zone;
     ngx_http_qbsync_node_t  *qn;
 
     zone = shm_zone->data;
-    hash = ngx_http_qbsync_hash(key->ns, &key->id);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    qn = ngx_http_qbsync_lookup(zone, hash, key->ns, &key->id);
+    qn = ngx_http_qbsync_held(zone, key);
 
-    if (qn != NULL && qn->ticket == key->ticket
-        && qn->kind == NGX_HTTP_QBSYNC_KEY_INFLIGHT)
-    {
+    if (qn != NULL) {
         ngx_http_qbsync_delete(zone, qn);
     }
 
@@ -1094,6 +1089,40 @@ ngx_http_qbsync_hash(uint32_t ns, ngx_str_t *key)
     ngx_crc32_final(hash);
 
     return hash;
+}
+
+
+/*
+ * The in-flight node a request acquired, found where acquire() left it
+ * rather than by a walk down the tree.  Its ticket, unique in the zone's
+ * life, tells whether it is still that key: the node's memory may since
+ * have been freed (lease expired) and reused, but it stays in the zone.
+ * Under the lock.
+ */
+static ngx_http_qbsync_node_t *
+ngx_http_qbsync_held(ngx_http_qbsync_zone_t *zone,
+    ngx_http_qbsync_key_t *key)
+{
+    ngx_http_qbsync_node_t  *qn;
+
+    qn = key->node;
+
+    if (qn == NULL
+        || (u_char *) qn < (u_char *) zone->shpool
+        || (u_char *) qn >= (u_char *) zone->shpool->end)
+    {
+        return NULL;
+    }
+
+    if (qn->ticket != key->ticket
+        || qn->kind != NGX_HTTP_QBSYNC_KEY_INFLIGHT
+        || ngx_http_qbsync_node_cmp(key->ns, key->id.data, key->id.len, qn)
+           != 0)
+    {
+        return NULL;
+    }
+
+    return qn;
 }
 
 

@@ -67,6 +67,9 @@ typedef struct {
     ngx_str_t                    id;
     uint64_t                     ticket;
 
+    /* where the acquired key was, checked by its ticket before any use */
+    void                        *node;
+
     /* a done key with this action is taken like a free one (a replay) */
     ngx_uint_t                   reclaim;
 

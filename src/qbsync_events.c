@@ -145,6 +145,19 @@ qbsync_events_copy(char *data, size_t size, const char *value, size_t len)
     n = 0;
 
     for (i = 0; i < len; i += sequence) {
+
+        /* ids, types and outcomes are ASCII: copied a run at a time */
+        for (sequence = 0;
+             i + sequence < len && p[i + sequence] < 0x80 && n < size;
+             sequence++, n++)
+        {
+            data[n] = (char) p[i + sequence];
+        }
+
+        if (sequence) {
+            continue;
+        }
+
         sequence = qbsync_events_utf8_sequence(&p[i], len - i);
 
         if (sequence == 0) {

@@ -9,9 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
+/*
+ * HMAC from SHA-256's own context, not EVP_MAC: the pads are hashed once
+ * into two plain structures that each verification copies, where
+ * OpenSSL 3's EVP layer allocates and frees contexts on every call.  The
+ * low-level calls are deprecated in 3.0, not removed, and run the same
+ * assembly (SHA extensions where the CPU has them).
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "qbsync_signature.h"
 
@@ -19,9 +27,12 @@
 /* 18 digits always fit int64_t; Stripe's timestamps have 10 */
 #define QBSYNC_SIGNATURE_TIMESTAMP_DIGITS  18
 
+#define QBSYNC_SIGNATURE_BLOCK  SHA256_CBLOCK
+
 
 struct qbsync_signature_key_s {
-    EVP_MAC_CTX  *hmac;
+    SHA256_CTX  inner;
+    SHA256_CTX  outer;
 };
 
 
@@ -37,8 +48,9 @@ static int qbsync_hex_value(unsigned char c);
 qbsync_signature_key_t *
 qbsync_signature_key_new(const unsigned char *secret, size_t len)
 {
-    EVP_MAC                 *mac;
-    OSSL_PARAM               params[2];
+    size_t                   i;
+    unsigned char            block[QBSYNC_SIGNATURE_BLOCK];
+    unsigned char            pad[QBSYNC_SIGNATURE_BLOCK];
     qbsync_signature_key_t  *key;
 
     key = malloc(sizeof(qbsync_signature_key_t));
@@ -46,38 +58,32 @@ qbsync_signature_key_new(const unsigned char *secret, size_t len)
         return NULL;
     }
 
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (mac == NULL) {
-        free(key);
-        return NULL;
+    /* RFC 2104: a key longer than the block is hashed first */
+    memset(block, 0, sizeof(block));
+
+    if (len > sizeof(block)) {
+        SHA256(secret, len, block);
+
+    } else if (len) {
+        memcpy(block, secret, len);
     }
 
-    key->hmac = EVP_MAC_CTX_new(mac);
-
-    /* the context holds its own reference to the algorithm */
-    EVP_MAC_free(mac);
-
-    if (key->hmac == NULL) {
-        free(key);
-        return NULL;
+    for (i = 0; i < sizeof(block); i++) {
+        pad[i] = block[i] ^ 0x36;
     }
 
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                 (char *) "SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
+    SHA256_Init(&key->inner);
+    SHA256_Update(&key->inner, pad, sizeof(pad));
 
-    /*
-     * A NULL key would mean "keep the current key" to EVP_MAC_init(),
-     * so an empty secret is passed as an empty string.
-     */
-    if (secret == NULL) {
-        secret = (const unsigned char *) "";
+    for (i = 0; i < sizeof(block); i++) {
+        pad[i] = block[i] ^ 0x5c;
     }
 
-    if (!EVP_MAC_init(key->hmac, secret, len, params)) {
-        qbsync_signature_key_free(key);
-        return NULL;
-    }
+    SHA256_Init(&key->outer);
+    SHA256_Update(&key->outer, pad, sizeof(pad));
+
+    OPENSSL_cleanse(block, sizeof(block));
+    OPENSSL_cleanse(pad, sizeof(pad));
 
     return key;
 }
@@ -90,7 +96,7 @@ qbsync_signature_key_free(qbsync_signature_key_t *key)
         return;
     }
 
-    EVP_MAC_CTX_free(key->hmac);
+    OPENSSL_cleanse(key, sizeof(qbsync_signature_key_t));
     free(key);
 }
 
@@ -271,38 +277,47 @@ qbsync_signature_compute(qbsync_signature_key_t *key, int64_t timestamp,
     const qbsync_chunk_t *body, size_t nchunks,
     unsigned char mac[QBSYNC_SIGNATURE_MAC_LEN])
 {
-    int     n;
-    char    prefix[sizeof("-9223372036854775808.")];
-    size_t  i, mac_len;
+    int            rc;
+    char           prefix[sizeof("-9223372036854775808.")];
+    size_t         i, n;
+    uint64_t       magnitude;
+    SHA256_CTX     ctx;
+    unsigned char  inner[SHA256_DIGEST_LENGTH];
 
     /* Stripe signs "%d.%s" of the timestamp and the raw body */
-    n = snprintf(prefix, sizeof(prefix), "%" PRId64 ".", timestamp);
-    if (n < 0 || (size_t) n >= sizeof(prefix)) {
-        return -1;
+    n = sizeof(prefix);
+    prefix[--n] = '.';
+
+    magnitude = (timestamp < 0) ? 0 - (uint64_t) timestamp
+                                : (uint64_t) timestamp;
+
+    do {
+        prefix[--n] = (char) ('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude);
+
+    if (timestamp < 0) {
+        prefix[--n] = '-';
     }
 
-    /* a NULL key reuses the pads computed by qbsync_signature_key_new() */
-    if (!EVP_MAC_init(key->hmac, NULL, 0, NULL)
-        || !EVP_MAC_update(key->hmac, (const unsigned char *) prefix, n))
-    {
-        return -1;
-    }
+    ctx = key->inner;
+    rc = SHA256_Update(&ctx, &prefix[n], sizeof(prefix) - n);
 
     for (i = 0; i < nchunks; i++) {
-        if (body[i].len
-            && !EVP_MAC_update(key->hmac, body[i].data, body[i].len))
-        {
-            return -1;
+        if (body[i].len) {
+            rc &= SHA256_Update(&ctx, body[i].data, body[i].len);
         }
     }
 
-    if (!EVP_MAC_final(key->hmac, mac, &mac_len, QBSYNC_SIGNATURE_MAC_LEN)
-        || mac_len != QBSYNC_SIGNATURE_MAC_LEN)
-    {
-        return -1;
-    }
+    rc &= SHA256_Final(inner, &ctx);
 
-    return 0;
+    ctx = key->outer;
+    rc &= SHA256_Update(&ctx, inner, sizeof(inner));
+    rc &= SHA256_Final(mac, &ctx);
+
+    OPENSSL_cleanse(&ctx, sizeof(SHA256_CTX));
+
+    return rc ? 0 : -1;
 }
 
 

@@ -46,9 +46,8 @@ typedef struct {
 /*
  * An endpoint secret with its HMAC pads computed once, at startup.  The
  * secret is used as written, "whsec_" prefix included: Stripe's SDKs do
- * not base64-decode it.  A key holds one HMAC context that every
- * verification re-initialises, so one key must never be used by two
- * threads at once; each nginx worker uses its own copy after fork().
+ * not base64-decode it.  A key holds the SHA-256 states of its two
+ * pads, which a verification copies and never changes.
  */
 typedef struct qbsync_signature_key_s  qbsync_signature_key_t;
 
