@@ -14,6 +14,7 @@
 #include "ngx_http_qbsync_reply.h"
 #include "qbsync_event.h"
 #include "qbsync_json.h"
+#include "qbsync_stripe.h"
 
 
 typedef struct {
@@ -791,7 +792,17 @@ ngx_http_qbsync_check_body(ngx_http_request_t *r,
 
     started = ngx_http_qbsync_now_us();
 
-    erc = qbsync_event_parse(chunks, nchunks, event);
+    if (ctx->tree == NULL) {
+        erc = qbsync_event_parse(chunks, nchunks, event);
+
+    } else if (qbsync_stripe_tree_init(ctx->tree, &ctx->tree_allocator)
+               != 0)
+    {
+        return NGX_HTTP_QBSYNC_INTERNAL_ERROR;
+
+    } else {
+        erc = qbsync_event_parse_tree(chunks, nchunks, event, ctx->tree);
+    }
 
     ngx_http_qbsync_gate_stage(r, qlcf, NGX_HTTP_QBSYNC_STAGE_PARSE, started);
 

@@ -74,6 +74,13 @@ typedef struct {
     qbsync_chunk_t              *body;
     size_t                       nbody;
 
+    /*
+     * Set by the webhook before the gate's checks: the event's tree,
+     * built in the same pass of yajl as they are, for the sync to read
+     */
+    qbsync_yajl_some_t          *tree;
+    qbsync_allocator_t           tree_allocator;
+
     ngx_http_qbsync_sync_t      *sync;
 
     /* the dead-letter admin's replays, on its own request */

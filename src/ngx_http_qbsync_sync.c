@@ -141,6 +141,8 @@ static ngx_int_t ngx_http_qbsync_sync_pace(ngx_http_qbsync_sync_t *sync);
 static void ngx_http_qbsync_sync_paced(ngx_http_qbsync_sync_t *sync);
 static const char *ngx_http_qbsync_sync_heard(ngx_http_qbsync_call_t *call);
 static void ngx_http_qbsync_sync_cleanup(void *data);
+static qbsync_stripe_rc_t ngx_http_qbsync_sync_parse(
+    ngx_http_qbsync_sync_t *sync, char *error, size_t size);
 static ngx_str_t *ngx_http_qbsync_sync_copy(ngx_http_qbsync_sync_t *sync,
     ngx_str_t *dst, const char *data, size_t len);
 
@@ -149,8 +151,6 @@ ngx_int_t
 ngx_http_qbsync_sync_start(ngx_http_request_t *r, ngx_http_qbsync_ctx_t *ctx,
     ngx_http_qbsync_loc_conf_t *qlcf)
 {
-    u_char                  *body, *p;
-    size_t                   i, len;
     ngx_pool_cleanup_t      *cln;
     qbsync_stripe_rc_t       rc;
     ngx_http_qbsync_sync_t  *sync;
@@ -188,27 +188,13 @@ ngx_http_qbsync_sync_start(ngx_http_request_t *r, ngx_http_qbsync_ctx_t *ctx,
 
     ngx_http_qbsync_oauth_init(r, &sync->oauth, qlcf->oauth, qlcf->shm_zone);
 
-    /* the gate validated the body in place; the tree parser wants it whole */
+    if (ctx->tree) {
+        rc = qbsync_stripe_event_read(ctx->tree, &sync->allocator,
+                                      &sync->event, error, sizeof(error));
 
-    len = 0;
-
-    for (i = 0; i < ctx->nbody; i++) {
-        len += ctx->body[i].len;
+    } else {
+        rc = ngx_http_qbsync_sync_parse(sync, error, sizeof(error));
     }
-
-    body = ngx_pnalloc(r->pool, len + 1);
-    if (body == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = body;
-
-    for (i = 0; i < ctx->nbody; i++) {
-        p = ngx_cpymem(p, ctx->body[i].data, ctx->body[i].len);
-    }
-
-    rc = qbsync_stripe_event_parse(body, len, &sync->allocator, &sync->event,
-                                   error, sizeof(error));
 
     if (rc == QBSYNC_STRIPE_NOMEM) {
         return NGX_ERROR;
@@ -228,6 +214,40 @@ ngx_http_qbsync_sync_start(ngx_http_request_t *r, ngx_http_qbsync_ctx_t *ctx,
     }
 
     return ngx_http_qbsync_sync_run(sync);
+}
+
+
+/* a replay's event, read again from the body the gate checked in place */
+
+static qbsync_stripe_rc_t
+ngx_http_qbsync_sync_parse(ngx_http_qbsync_sync_t *sync, char *error,
+    size_t size)
+{
+    u_char                 *body, *p;
+    size_t                  i, len;
+    ngx_http_qbsync_ctx_t  *ctx;
+
+    ctx = sync->ctx;
+    len = 0;
+
+    for (i = 0; i < ctx->nbody; i++) {
+        len += ctx->body[i].len;
+    }
+
+    /* the tree parser wants the body whole */
+    body = ngx_pnalloc(sync->request->pool, len + 1);
+    if (body == NULL) {
+        return QBSYNC_STRIPE_NOMEM;
+    }
+
+    p = body;
+
+    for (i = 0; i < ctx->nbody; i++) {
+        p = ngx_cpymem(p, ctx->body[i].data, ctx->body[i].len);
+    }
+
+    return qbsync_stripe_event_parse(body, len, &sync->allocator,
+                                     &sync->event, error, size);
 }
 
 

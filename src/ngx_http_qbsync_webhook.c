@@ -72,6 +72,15 @@ ngx_http_qbsync_webhook_body_handler(ngx_http_request_t *r)
     ctx = ngx_http_qbsync_get_ctx(r);
     qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qbsync_module);
 
+    ctx->tree = ngx_palloc(r->pool, sizeof(qbsync_yajl_some_t));
+    if (ctx->tree == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->tree_allocator.alloc = ngx_http_qbsync_pool_alloc;
+    ctx->tree_allocator.ctx = r->pool;
+
     outcome = ngx_http_qbsync_admit(r, qlcf, ctx, &event, &retry_after);
 
     if (outcome != NGX_HTTP_QBSYNC_VERIFIED) {

@@ -65,6 +65,9 @@ typedef struct {
     unsigned               in_data:1;
 
     qbsync_event_field_t   fields[QBSYNC_EVENT_NFIELDS];
+
+    /* a tree built in the same pass, or NULL */
+    qbsync_yajl_some_t    *tree;
 } qbsync_event_ctx_t;
 
 
@@ -83,6 +86,7 @@ static qbsync_event_field_e qbsync_event_top_level_field(
 static int qbsync_event_end_map(void *data);
 static int qbsync_event_start_array(void *data);
 static int qbsync_event_end_array(void *data);
+static void qbsync_event_tree(qbsync_event_ctx_t *ctx, int ok);
 static void qbsync_event_value(qbsync_event_ctx_t *ctx,
     qbsync_event_value_e kind, const unsigned char *value, size_t len);
 static const char *qbsync_event_check_id(qbsync_event_t *event,
@@ -128,6 +132,14 @@ qbsync_event_rc_t
 qbsync_event_parse(const qbsync_chunk_t *body, size_t nchunks,
     qbsync_event_t *event)
 {
+    return qbsync_event_parse_tree(body, nchunks, event, NULL);
+}
+
+
+qbsync_event_rc_t
+qbsync_event_parse_tree(const qbsync_chunk_t *body, size_t nchunks,
+    qbsync_event_t *event, qbsync_yajl_some_t *tree)
+{
     size_t              i, total;
     yajl_status         status;
     yajl_handle         yajl;
@@ -151,6 +163,7 @@ qbsync_event_parse(const qbsync_chunk_t *body, size_t nchunks,
     memset(&ctx, 0, sizeof(qbsync_event_ctx_t));
     ctx.event = event;
     ctx.current = QBSYNC_EVENT_NFIELDS;
+    ctx.tree = tree;
 
     /*
      * yajl's defaults are what we want: UTF-8 validation on, no comments,
@@ -204,7 +217,14 @@ qbsync_event_feed(yajl_handle yajl, const qbsync_chunk_t *body,
 static int
 qbsync_event_null(void *data)
 {
-    qbsync_event_value(data, QBSYNC_EVENT_VALUE_OTHER, NULL, 0);
+    qbsync_event_ctx_t  *ctx = data;
+
+    qbsync_event_value(ctx, QBSYNC_EVENT_VALUE_OTHER, NULL, 0);
+
+    if (ctx->tree && !ctx->tree->failed) {
+        qbsync_event_tree(ctx, qbsync_yajl_some_callbacks.yajl_null(ctx->tree));
+    }
+
     return 1;
 }
 
@@ -212,9 +232,15 @@ qbsync_event_null(void *data)
 static int
 qbsync_event_boolean(void *data, int value)
 {
-    (void) value;
+    qbsync_event_ctx_t  *ctx = data;
 
-    qbsync_event_value(data, QBSYNC_EVENT_VALUE_OTHER, NULL, 0);
+    qbsync_event_value(ctx, QBSYNC_EVENT_VALUE_OTHER, NULL, 0);
+
+    if (ctx->tree && !ctx->tree->failed) {
+        qbsync_event_tree(ctx, qbsync_yajl_some_callbacks.yajl_boolean(
+                                   ctx->tree, value));
+    }
+
     return 1;
 }
 
@@ -222,8 +248,16 @@ qbsync_event_boolean(void *data, int value)
 static int
 qbsync_event_number(void *data, const char *value, size_t len)
 {
-    qbsync_event_value(data, QBSYNC_EVENT_VALUE_NUMBER,
+    qbsync_event_ctx_t  *ctx = data;
+
+    qbsync_event_value(ctx, QBSYNC_EVENT_VALUE_NUMBER,
                        (const unsigned char *) value, len);
+
+    if (ctx->tree && !ctx->tree->failed) {
+        qbsync_event_tree(ctx, qbsync_yajl_some_callbacks.yajl_number(
+                                   ctx->tree, value, len));
+    }
+
     return 1;
 }
 
@@ -231,7 +265,15 @@ qbsync_event_number(void *data, const char *value, size_t len)
 static int
 qbsync_event_string(void *data, const unsigned char *value, size_t len)
 {
-    qbsync_event_value(data, QBSYNC_EVENT_VALUE_STRING, value, len);
+    qbsync_event_ctx_t  *ctx = data;
+
+    qbsync_event_value(ctx, QBSYNC_EVENT_VALUE_STRING, value, len);
+
+    if (ctx->tree && !ctx->tree->failed) {
+        qbsync_event_tree(ctx, qbsync_yajl_some_callbacks.yajl_string(
+                                   ctx->tree, value, len));
+    }
+
     return 1;
 }
 
@@ -243,6 +285,12 @@ qbsync_event_start_map(void *data)
 
     qbsync_event_value(ctx, QBSYNC_EVENT_VALUE_MAP, NULL, 0);
     ctx->depth++;
+
+    if (ctx->tree && !ctx->tree->failed) {
+        qbsync_event_tree(ctx,
+                          qbsync_yajl_some_callbacks.yajl_start_map(ctx->tree));
+    }
+
     return 1;
 }
 
@@ -255,6 +303,11 @@ qbsync_event_map_key(void *data, const unsigned char *key, size_t len)
     qbsync_event_field_e   f;
 
     ctx->current = QBSYNC_EVENT_NFIELDS;
+
+    if (ctx->tree && !ctx->tree->failed) {
+        qbsync_event_tree(ctx, qbsync_yajl_some_callbacks.yajl_map_key(
+                                   ctx->tree, key, len));
+    }
 
     if (ctx->depth == 1) {
         f = qbsync_event_top_level_field(key, len);
@@ -313,6 +366,11 @@ qbsync_event_end_map(void *data)
         ctx->in_data = 0;
     }
 
+    if (ctx->tree && !ctx->tree->failed) {
+        qbsync_event_tree(ctx,
+                          qbsync_yajl_some_callbacks.yajl_end_map(ctx->tree));
+    }
+
     return 1;
 }
 
@@ -324,6 +382,12 @@ qbsync_event_start_array(void *data)
 
     qbsync_event_value(ctx, QBSYNC_EVENT_VALUE_ARRAY, NULL, 0);
     ctx->depth++;
+
+    if (ctx->tree && !ctx->tree->failed) {
+        qbsync_event_tree(ctx, qbsync_yajl_some_callbacks.yajl_start_array(
+                                   ctx->tree));
+    }
+
     return 1;
 }
 
@@ -334,7 +398,27 @@ qbsync_event_end_array(void *data)
     qbsync_event_ctx_t  *ctx = data;
 
     ctx->depth--;
+
+    if (ctx->tree && !ctx->tree->failed) {
+        qbsync_event_tree(ctx,
+                          qbsync_yajl_some_callbacks.yajl_end_array(ctx->tree));
+    }
+
     return 1;
+}
+
+
+/*
+ * The tree's builder may refuse what the event's checks let pass (a
+ * "\u0000", deep nesting) or run out of memory: the tree then stops, the
+ * parse and its verdict on the event go on.
+ */
+static void
+qbsync_event_tree(qbsync_event_ctx_t *ctx, int ok)
+{
+    if (!ok) {
+        ctx->tree->failed = 1;
+    }
 }
 
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "qbsync_chunk.h"
+#include "qbsync_yajl.h"
 
 
 /* Stripe's ids are about 30 characters; anything far longer is not one. */
@@ -49,6 +50,15 @@ typedef struct {
  */
 qbsync_event_rc_t qbsync_event_parse(const qbsync_chunk_t *body,
     size_t nchunks, qbsync_event_t *event);
+
+/*
+ * The same, and in the same pass of yajl the body's tree into tree, set
+ * up by qbsync_yajl_some_init(): a webhook that syncs the event reads it
+ * once.  The event's verdict does not depend on the tree's; ask
+ * qbsync_yajl_some_tree() for that.
+ */
+qbsync_event_rc_t qbsync_event_parse_tree(const qbsync_chunk_t *body,
+    size_t nchunks, qbsync_event_t *event, qbsync_yajl_some_t *tree);
 
 /*
  * The top-level "id" of a body that is signed, so authentic, read with

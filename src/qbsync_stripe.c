@@ -43,6 +43,9 @@ static qbsync_stripe_rc_t qbsync_stripe_product_object(
     const unsigned char *body, size_t len, int expanded,
     qbsync_allocator_t *allocator, qbsync_product_t *product, char *error,
     size_t error_size);
+static void qbsync_stripe_event_start(qbsync_stripe_ctx_t *ctx,
+    qbsync_allocator_t *allocator, qbsync_stripe_event_t *event,
+    char *error, size_t error_size);
 static qbsync_stripe_rc_t qbsync_stripe_tree(qbsync_stripe_ctx_t *ctx,
     const unsigned char *body, size_t len, yajl_val *tree);
 static qbsync_stripe_rc_t qbsync_stripe_event(qbsync_stripe_ctx_t *ctx,
@@ -100,20 +103,7 @@ qbsync_stripe_event_parse(const unsigned char *body, size_t len,
     qbsync_stripe_rc_t   rc;
     qbsync_stripe_ctx_t  ctx;
 
-    memset(event, 0, sizeof(qbsync_stripe_event_t));
-    event->id.data = qbsync_stripe_empty;
-    event->type.data = qbsync_stripe_empty;
-    qbsync_stripe_empty_product(&event->product);
-    qbsync_stripe_empty_price(&event->price);
-
-    ctx.allocator = allocator;
-    ctx.prefix = "";
-    ctx.error = error;
-    ctx.error_size = error ? error_size : 0;
-
-    if (ctx.error_size) {
-        error[0] = '\0';
-    }
+    qbsync_stripe_event_start(&ctx, allocator, event, error, error_size);
 
     rc = qbsync_stripe_tree(&ctx, body, len, &root);
     if (rc != QBSYNC_STRIPE_OK) {
@@ -121,6 +111,62 @@ qbsync_stripe_event_parse(const unsigned char *body, size_t len,
     }
 
     return qbsync_stripe_event(&ctx, root, event);
+}
+
+
+int
+qbsync_stripe_tree_init(qbsync_yajl_some_t *tree,
+    qbsync_allocator_t *allocator)
+{
+    return qbsync_yajl_some_init(tree, QBSYNC_STRIPE_DEPTH_MAX,
+                                 qbsync_stripe_keys, allocator);
+}
+
+
+qbsync_stripe_rc_t
+qbsync_stripe_event_read(qbsync_yajl_some_t *tree,
+    qbsync_allocator_t *allocator, qbsync_stripe_event_t *event,
+    char *error, size_t error_size)
+{
+    yajl_val             root;
+    const char          *problem;
+    qbsync_stripe_ctx_t  ctx;
+
+    qbsync_stripe_event_start(&ctx, allocator, event, error, error_size);
+
+    switch (qbsync_yajl_some_tree(tree, &root, &problem)) {
+
+    case QBSYNC_YAJL_OK:
+        return qbsync_stripe_event(&ctx, root, event);
+
+    case QBSYNC_YAJL_NOMEM:
+        return qbsync_stripe_nomem(&ctx);
+
+    default:
+        return qbsync_stripe_invalid(&ctx, "body", problem);
+    }
+}
+
+
+static void
+qbsync_stripe_event_start(qbsync_stripe_ctx_t *ctx,
+    qbsync_allocator_t *allocator, qbsync_stripe_event_t *event,
+    char *error, size_t error_size)
+{
+    memset(event, 0, sizeof(qbsync_stripe_event_t));
+    event->id.data = qbsync_stripe_empty;
+    event->type.data = qbsync_stripe_empty;
+    qbsync_stripe_empty_product(&event->product);
+    qbsync_stripe_empty_price(&event->price);
+
+    ctx->allocator = allocator;
+    ctx->prefix = "";
+    ctx->error = error;
+    ctx->error_size = error ? error_size : 0;
+
+    if (ctx->error_size) {
+        error[0] = '\0';
+    }
 }
 
 

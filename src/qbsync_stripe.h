@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "qbsync_str.h"
+#include "qbsync_yajl.h"
 
 
 #define QBSYNC_STRIPE_ERROR_MAX  160
@@ -91,6 +92,17 @@ typedef enum {
  */
 qbsync_stripe_rc_t qbsync_stripe_event_parse(const unsigned char *body,
     size_t len, qbsync_allocator_t *allocator, qbsync_stripe_event_t *event,
+    char *error, size_t error_size);
+
+/*
+ * The same from a tree that qbsync_event_parse_tree() built while it
+ * checked the body, set up with the members read here by
+ * qbsync_stripe_tree_init() (-1 when out of memory).
+ */
+int qbsync_stripe_tree_init(qbsync_yajl_some_t *tree,
+    qbsync_allocator_t *allocator);
+qbsync_stripe_rc_t qbsync_stripe_event_read(qbsync_yajl_some_t *tree,
+    qbsync_allocator_t *allocator, qbsync_stripe_event_t *event,
     char *error, size_t error_size);
 
 /*

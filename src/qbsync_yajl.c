@@ -258,25 +258,6 @@ qbsync_yajl_scan(const unsigned char *json, size_t len, size_t depth_max)
 
 
 /* An open object or array of qbsync_yajl_parse_some(). */
-typedef struct {
-    yajl_val   node;
-    size_t     size;    /* room in its arrays */
-} qbsync_yajl_frame_t;
-
-
-typedef struct {
-    qbsync_allocator_t    *allocator;
-    const char *const     *keep;
-    size_t                 depth_max;
-    size_t                 depth;          /* open containers, kept or not */
-    size_t                 skip;           /* open containers not kept */
-    unsigned               skip_value:1;   /* the next value is not kept */
-    const char            *key;            /* of the next value, if kept */
-    yajl_val               root;
-    size_t                 nframes;
-    qbsync_yajl_frame_t   *frames;
-    const char            *problem;
-} qbsync_yajl_some_t;
 
 
 static int qbsync_yajl_some_null(void *data);
@@ -298,7 +279,7 @@ static char *qbsync_yajl_some_copy(qbsync_yajl_some_t *some,
     const void *data, size_t len);
 
 
-static yajl_callbacks  qbsync_yajl_some_callbacks = {
+const yajl_callbacks  qbsync_yajl_some_callbacks = {
     qbsync_yajl_some_null,
     qbsync_yajl_some_boolean,
     NULL,
@@ -335,15 +316,7 @@ qbsync_yajl_parse_some(const unsigned char *json, size_t len,
         return QBSYNC_YAJL_INVALID;
     }
 
-    memset(&some, 0, sizeof(qbsync_yajl_some_t));
-    some.allocator = allocator;
-    some.keep = keep;
-    some.depth_max = depth_max;
-
-    some.frames = allocator->alloc(allocator->ctx,
-                                   (depth_max + 1)
-                                   * sizeof(qbsync_yajl_frame_t));
-    if (some.frames == NULL) {
+    if (qbsync_yajl_some_init(&some, depth_max, keep, allocator) != 0) {
         *problem = "out of memory";
         return QBSYNC_YAJL_NOMEM;
     }
@@ -362,17 +335,53 @@ qbsync_yajl_parse_some(const unsigned char *json, size_t len,
 
     yajl_free(handle);
 
-    if (status == yajl_status_client_canceled && some.problem == NULL) {
+    if (status == yajl_status_client_canceled) {
+        some.failed = 1;
+
+    } else if (status != yajl_status_ok) {
+        *problem = "invalid JSON";
+        return QBSYNC_YAJL_INVALID;
+    }
+
+    return qbsync_yajl_some_tree(&some, tree, problem);
+}
+
+
+int
+qbsync_yajl_some_init(qbsync_yajl_some_t *some, size_t depth_max,
+    const char *const *keep, qbsync_allocator_t *allocator)
+{
+    memset(some, 0, sizeof(qbsync_yajl_some_t));
+    some->allocator = allocator;
+    some->keep = keep;
+    some->depth_max = depth_max;
+
+    some->frames = allocator->alloc(allocator->ctx,
+                                    (depth_max + 1)
+                                    * sizeof(qbsync_yajl_frame_t));
+
+    return (some->frames == NULL) ? -1 : 0;
+}
+
+
+qbsync_yajl_rc_t
+qbsync_yajl_some_tree(qbsync_yajl_some_t *some, yajl_val *tree,
+    const char **problem)
+{
+    *tree = NULL;
+    *problem = NULL;
+
+    if (some->failed && some->problem == NULL) {
         *problem = "out of memory";
         return QBSYNC_YAJL_NOMEM;
     }
 
-    if (status != yajl_status_ok) {
-        *problem = some.problem ? some.problem : "invalid JSON";
+    if (some->failed || some->root == NULL) {
+        *problem = some->problem ? some->problem : "invalid JSON";
         return QBSYNC_YAJL_INVALID;
     }
 
-    *tree = some.root;
+    *tree = some->root;
 
     return QBSYNC_YAJL_OK;
 }

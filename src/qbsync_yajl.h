@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
 #include "qbsync_str.h"
@@ -58,6 +59,49 @@ qbsync_yajl_rc_t qbsync_yajl_parse(const unsigned char *json, size_t len,
 qbsync_yajl_rc_t qbsync_yajl_parse_some(const unsigned char *json,
     size_t len, size_t depth_max, const char *const *keep,
     qbsync_allocator_t *allocator, yajl_val *tree, const char **problem);
+
+/*
+ * The builder of qbsync_yajl_parse_some() for a parse that someone else
+ * drives, so that one pass of yajl both checks a text and builds its
+ * tree: the driver passes each of its callbacks on to these until one
+ * returns 0, then sets failed and passes nothing more.
+ */
+typedef struct {
+    yajl_val   node;
+    size_t     size;    /* room in its arrays */
+} qbsync_yajl_frame_t;
+
+
+typedef struct {
+    qbsync_allocator_t    *allocator;
+    const char *const     *keep;
+    size_t                 depth_max;
+    size_t                 depth;          /* open containers, kept or not */
+    size_t                 skip;           /* open containers not kept */
+    unsigned               skip_value:1;   /* the next value is not kept */
+    const char            *key;            /* of the next value, if kept */
+    yajl_val               root;
+    size_t                 nframes;
+    qbsync_yajl_frame_t   *frames;
+    const char            *problem;
+
+    /* a callback returned 0: problem says why, or, left NULL, memory ran out */
+    unsigned               failed:1;
+} qbsync_yajl_some_t;
+
+
+extern const yajl_callbacks  qbsync_yajl_some_callbacks;
+
+/* -1 when out of memory */
+int qbsync_yajl_some_init(qbsync_yajl_some_t *some, size_t depth_max,
+    const char *const *keep, qbsync_allocator_t *allocator);
+
+/*
+ * Once the driver's parse has succeeded (a broken text leaves a part of a
+ * tree): the tree, or why there is none.
+ */
+qbsync_yajl_rc_t qbsync_yajl_some_tree(qbsync_yajl_some_t *some,
+    yajl_val *tree, const char **problem);
 
 /* the first member of that name, or NULL */
 yajl_val qbsync_yajl_member(yajl_val object, const char *key);

@@ -192,3 +192,18 @@ Qbsync::Webhook::headers([reset => {}],
  '"action":"updated","qb_item_id":"2"',
  '(?=.*"create":1\b)(?=.*"update":1\b)(?=.*"Description":"Now organic")'
  . '(?=.*"Name":"T-shirt \(prod_QbsyncTshirt01\)","Sku":"prod_QbsyncTshirt01")']
+
+
+
+=== TEST 10: a "\u0000" in a name: the event is checked, the sync refuses it, nothing is written
+--- pipelined_requests eval
+Qbsync::Webhook::requests([reset => {}],
+    [deliver => ::created(name => "Nul\x{0}Shirt")], ['state'])
+--- more_headers eval
+Qbsync::Webhook::headers([reset => {}],
+    [deliver => ::created(name => "Nul\x{0}Shirt")], ['state'])
+--- error_code eval
+[200, 422, 200]
+--- response_body_like eval
+['"realm"', '"error":"invalid_event","message":"body: \\\\\\\\u0000 in a string"',
+ '"items":\[\]']

@@ -17,16 +17,29 @@
 #include <string.h>
 
 #include "qbsync_event.h"
+#include "../unit/arena.h"
+#include "../unit/tree.h"
+
+
+/* a few members kept, to reach both the kept and the skipped paths */
+static const char *const  fuzz_event_keep[] = {
+    "id", "data", "object", "name", "a", NULL
+};
 
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    size_t             i, n, len, cuts[4];
-    uint8_t            how;
-    qbsync_chunk_t     whole, chunks[3];
-    qbsync_event_t     expected, event;
-    qbsync_event_rc_t  rc;
+    size_t              i, n, len, cuts[4];
+    uint8_t             how;
+    arena_t             arena, alone;
+    yajl_val            tree, expected_tree;
+    const char         *problem;
+    qbsync_chunk_t      whole, chunks[3];
+    qbsync_event_t      expected, event;
+    qbsync_yajl_rc_t    tree_rc, alone_rc;
+    qbsync_event_rc_t   rc;
+    qbsync_yajl_some_t  some;
 
     if (size == 0) {
         return 0;
@@ -72,9 +85,42 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
+    /*
+     * The tree built in the event's own pass, from the pieces, is the one
+     * the tree parser builds alone from the whole text.
+     */
+    arena_init(&arena);
+    arena_init(&alone);
+
+    if (qbsync_yajl_some_init(&some, 8, fuzz_event_keep, &arena.allocator)
+        != 0
+        || qbsync_event_parse_tree(chunks, n, &event, &some) != rc
+        || memcmp(&event, &expected, sizeof(qbsync_event_t)) != 0)
+    {
+        abort();
+    }
+
+    if (rc == QBSYNC_EVENT_OK) {
+        tree_rc = qbsync_yajl_some_tree(&some, &tree, &problem);
+        alone_rc = qbsync_yajl_parse_some(data, len, 8, fuzz_event_keep,
+                                          &alone.allocator, &expected_tree,
+                                          &problem);
+
+        if (tree_rc != alone_rc
+            || (tree_rc == QBSYNC_YAJL_OK
+                && !tree_same(tree, expected_tree)))
+        {
+            abort();
+        }
+    }
+
+    arena_reset(&arena);
+    arena_reset(&alone);
+
     for (i = 0; i < n; i++) {
         free((void *) chunks[i].data);
     }
 
     return 0;
 }
+

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "qbsync_event.h"
+#include "arena.h"
+#include "tree.h"
 #include "tap.h"
 #include "check.h"
 #include "fixture.h"
@@ -584,6 +586,122 @@ test_peek_id(void)
 }
 
 
+static const char *const  keep[] = {
+    "id", "type", "created", "data", "object", "name", "active", "images",
+    NULL
+};
+
+
+/* the event's verdict, and the tree's answer with its problem */
+static qbsync_event_rc_t
+parse_tree(const unsigned char *json, size_t len, size_t pieces,
+    arena_t *arena, qbsync_yajl_rc_t *tree_rc, yajl_val *tree,
+    const char **problem)
+{
+    size_t              i, at;
+    qbsync_chunk_t      chunks[8];
+    qbsync_event_rc_t   rc;
+    qbsync_yajl_some_t  some;
+
+    if (qbsync_yajl_some_init(&some, 16, keep, &arena->allocator) != 0) {
+        *tree_rc = QBSYNC_YAJL_NOMEM;
+        return QBSYNC_EVENT_ERROR;
+    }
+
+    for (i = 0, at = 0; i < pieces; i++) {
+        chunks[i].data = json + at;
+        chunks[i].len = (i + 1 < pieces) ? len / pieces : len - at;
+        at += chunks[i].len;
+    }
+
+    rc = qbsync_event_parse_tree(chunks, pieces, &event, &some);
+    *tree_rc = qbsync_yajl_some_tree(&some, tree, problem);
+
+    return rc;
+}
+
+
+static void
+test_tree(void)
+{
+    size_t             len, pieces;
+    yajl_val           tree, expected;
+    arena_t            arena, other;
+    const char        *problem, *expected_problem;
+    unsigned char     *json;
+    qbsync_yajl_rc_t   tree_rc;
+    qbsync_event_rc_t  rc;
+    const char        *nul, *deep;
+
+    arena_init(&arena);
+    arena_init(&other);
+
+    json = fixture_read("stripe/event.json", &len);
+
+    is_int(qbsync_yajl_parse_some(json, len, 16, keep, &other.allocator,
+                                  &expected, &expected_problem),
+           QBSYNC_YAJL_OK, "the fixture's tree, parsed alone");
+
+    for (pieces = 1; pieces <= 8; pieces *= 2) {
+        rc = parse_tree(json, len, pieces, &arena, &tree_rc, &tree, &problem);
+
+        ok(rc == QBSYNC_EVENT_OK && tree_rc == QBSYNC_YAJL_OK
+           && tree_same(tree, expected),
+           tap_name("the same tree from the event's own pass, pieces: ",
+                    pieces == 1 ? "1" : pieces == 2 ? "2"
+                                      : pieces == 4 ? "4" : "8"));
+        arena_reset(&arena);
+    }
+
+    free(json);
+    arena_reset(&other);
+
+    /* what the tree refuses does not change the event's verdict */
+    nul = EVENT(ID, TYPE, CREATED, "{\"object\":{\"name\":\"a\\u0000b\"}}");
+
+    rc = parse_tree((const unsigned char *) nul, strlen(nul), 1, &arena,
+                    &tree_rc, &tree, &problem);
+    ok(rc == QBSYNC_EVENT_OK && tree_rc == QBSYNC_YAJL_INVALID
+       && strcmp(problem, "\\u0000 in a string") == 0,
+       "a \\u0000: the event passes, the tree says why it has none");
+    arena_reset(&arena);
+
+    deep = EVENT(ID, TYPE, CREATED,
+                 "{\"object\":{\"images\":"
+                 "[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}}");
+
+    rc = parse_tree((const unsigned char *) deep, strlen(deep), 1, &arena,
+                    &tree_rc, &tree, &problem);
+    ok(rc == QBSYNC_EVENT_OK && tree_rc == QBSYNC_YAJL_INVALID
+       && strcmp(problem, "nested too deeply") == 0,
+       "nesting past the tree's depth: the event passes, the tree does not");
+    arena_reset(&arena);
+
+    arena.fail_after = 3;
+
+    rc = parse_tree((const unsigned char *) nul, strlen(nul), 1, &arena,
+                    &tree_rc, &tree, &problem);
+    ok(rc == QBSYNC_EVENT_OK && tree_rc == QBSYNC_YAJL_NOMEM,
+       "memory gone while building: the event passes, the tree is NOMEM");
+    arena_reset(&arena);
+
+    arena.fail_after = 0;
+
+    parse_tree((const unsigned char *) nul, strlen(nul), 1, &arena,
+               &tree_rc, &tree, &problem);
+    ok(tree_rc == QBSYNC_YAJL_NOMEM, "no memory for the tree's frames");
+    arena_reset(&arena);
+
+    arena.fail_after = (size_t) -1;
+
+    rc = parse_tree((const unsigned char *) "{\"id\":", 6, 1, &arena,
+                    &tree_rc, &tree, &problem);
+    is_int(rc, QBSYNC_EVENT_INVALID_JSON,
+           "broken JSON: invalid_json, whatever the tree holds so far");
+    arena_reset(&arena);
+}
+
+
 int
 main(void)
 {
@@ -600,6 +718,7 @@ main(void)
     test_skipped();
     test_deep();
     test_peek_id();
+    test_tree();
 
     return done();
 }
