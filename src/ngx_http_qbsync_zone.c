@@ -88,6 +88,18 @@ typedef struct {
 } ngx_http_qbsync_zone_t;
 
 
+/* where a worker last found the node of a hash: see lookup() */
+typedef struct {
+    ngx_http_qbsync_zone_t      *zone;
+    ngx_http_qbsync_node_t      *node;
+    uint64_t                     ticket;
+    uint32_t                     hash;
+} ngx_http_qbsync_hint_t;
+
+
+#define NGX_HTTP_QBSYNC_HINTS  64
+
+
 static ngx_int_t ngx_http_qbsync_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_qbsync_rbtree_insert_value(ngx_rbtree_node_t *temp,
@@ -95,8 +107,15 @@ static void ngx_http_qbsync_rbtree_insert_value(ngx_rbtree_node_t *temp,
 static ngx_int_t ngx_http_qbsync_node_cmp(uint32_t ns, u_char *key,
     size_t len, ngx_http_qbsync_node_t *qn);
 static uint32_t ngx_http_qbsync_hash(uint32_t ns, ngx_str_t *key);
+static ngx_uint_t ngx_http_qbsync_in_zone(ngx_http_qbsync_zone_t *zone,
+    ngx_http_qbsync_node_t *qn, size_t len);
 static ngx_http_qbsync_node_t *ngx_http_qbsync_held(
     ngx_http_qbsync_zone_t *zone, ngx_http_qbsync_key_t *key);
+static void ngx_http_qbsync_hint(ngx_http_qbsync_zone_t *zone, uint32_t hash,
+    ngx_http_qbsync_node_t *qn);
+static ngx_http_qbsync_node_t *ngx_http_qbsync_walk(
+    ngx_http_qbsync_zone_t *zone, uint32_t hash, uint32_t ns,
+    ngx_str_t *key);
 static ngx_http_qbsync_node_t *ngx_http_qbsync_lookup(
     ngx_http_qbsync_zone_t *zone, uint32_t hash, uint32_t ns, ngx_str_t *key);
 static ngx_http_qbsync_node_t *ngx_http_qbsync_insert(
@@ -117,6 +136,9 @@ static ngx_int_t ngx_http_qbsync_ring_init(ngx_http_qbsync_zone_t *zone);
 static ngx_msec_t ngx_http_qbsync_zone_now(void);
 static time_t ngx_http_qbsync_seconds_until(ngx_msec_t expires,
     ngx_msec_t now);
+
+
+static ngx_http_qbsync_hint_t  ngx_http_qbsync_hints[NGX_HTTP_QBSYNC_HINTS];
 
 
 char *
@@ -1099,6 +1121,26 @@ ngx_http_qbsync_hash(uint32_t ns, ngx_str_t *key)
  * have been freed (lease expired) and reused, but it stays in the zone.
  * Under the lock.
  */
+/*
+ * Whether a node of that key length at qn would lie within the zone: a
+ * worker's remembered pointer may be from before a reload that moved it.
+ */
+static ngx_uint_t
+ngx_http_qbsync_in_zone(ngx_http_qbsync_zone_t *zone,
+    ngx_http_qbsync_node_t *qn, size_t len)
+{
+    u_char  *p;
+
+    p = (u_char *) qn;
+
+    return p != NULL
+           && p > (u_char *) zone->shpool
+           && p < zone->shpool->end
+           && (size_t) (zone->shpool->end - p)
+              >= offsetof(ngx_http_qbsync_node_t, data) + len;
+}
+
+
 static ngx_http_qbsync_node_t *
 ngx_http_qbsync_held(ngx_http_qbsync_zone_t *zone,
     ngx_http_qbsync_key_t *key)
@@ -1107,10 +1149,7 @@ ngx_http_qbsync_held(ngx_http_qbsync_zone_t *zone,
 
     qn = key->node;
 
-    if (qn == NULL
-        || (u_char *) qn < (u_char *) zone->shpool
-        || (u_char *) qn >= (u_char *) zone->shpool->end)
-    {
+    if (qn == NULL || !ngx_http_qbsync_in_zone(zone, qn, key->id.len)) {
         return NULL;
     }
 
@@ -1126,8 +1165,59 @@ ngx_http_qbsync_held(ngx_http_qbsync_zone_t *zone,
 }
 
 
+/*
+ * Most lookups of a delivery are of nodes it or its neighbours just
+ * touched: the realm's limiter and token, the product's mapping, the
+ * event's own key.  Each worker remembers where the last nodes of a few
+ * hashes were, and checks that one is still that node (in the zone, live
+ * by its ticket, same key) before it walks the tree: a walk down a tree of
+ * a million keys misses the cache at every level.  Under the lock.
+ */
 static ngx_http_qbsync_node_t *
 ngx_http_qbsync_lookup(ngx_http_qbsync_zone_t *zone, uint32_t hash,
+    uint32_t ns, ngx_str_t *key)
+{
+    ngx_http_qbsync_hint_t  *hint;
+    ngx_http_qbsync_node_t  *qn;
+
+    hint = &ngx_http_qbsync_hints[hash % NGX_HTTP_QBSYNC_HINTS];
+    qn = hint->node;
+
+    if (hint->zone == zone && hint->hash == hash
+        && ngx_http_qbsync_in_zone(zone, qn, key->len)
+        && qn->ticket == hint->ticket && qn->ticket != 0
+        && ngx_http_qbsync_node_cmp(ns, key->data, key->len, qn) == 0)
+    {
+        return qn;
+    }
+
+    qn = ngx_http_qbsync_walk(zone, hash, ns, key);
+
+    if (qn) {
+        ngx_http_qbsync_hint(zone, hash, qn);
+    }
+
+    return qn;
+}
+
+
+static void
+ngx_http_qbsync_hint(ngx_http_qbsync_zone_t *zone, uint32_t hash,
+    ngx_http_qbsync_node_t *qn)
+{
+    ngx_http_qbsync_hint_t  *hint;
+
+    hint = &ngx_http_qbsync_hints[hash % NGX_HTTP_QBSYNC_HINTS];
+
+    hint->zone = zone;
+    hint->hash = hash;
+    hint->node = qn;
+    hint->ticket = qn->ticket;
+}
+
+
+static ngx_http_qbsync_node_t *
+ngx_http_qbsync_walk(ngx_http_qbsync_zone_t *zone, uint32_t hash,
     uint32_t ns, ngx_str_t *key)
 {
     ngx_int_t                rc;
@@ -1201,9 +1291,12 @@ ngx_http_qbsync_insert(ngx_http_qbsync_zone_t *zone, uint32_t hash,
     qn->len = (u_char) key->len;
     qn->ns = ns;
     qn->value_len = 0;
+    qn->ticket = ++zone->sh->next_ticket;
     ngx_memcpy(qn->data, key->data, key->len);
 
     ngx_rbtree_insert(&zone->sh->rbtree, node);
+
+    ngx_http_qbsync_hint(zone, hash, qn);
 
     return qn;
 }
@@ -1333,6 +1426,14 @@ ngx_http_qbsync_delete(ngx_http_qbsync_zone_t *zone,
 
     ngx_queue_remove(&qn->queue);
     ngx_rbtree_delete(&zone->sh->rbtree, node);
+
+    /*
+     * The slab leaves a freed chunk as it was: without this, a request
+     * whose key was taken over would still find its ticket here (held()),
+     * and a worker's hint its node (lookup()).
+     */
+    qn->ticket = 0;
+
     ngx_slab_free_locked(zone->shpool, node);
 }
 
