@@ -6,7 +6,10 @@
 
 #include <string.h>
 
-#include <openssl/evp.h>
+/* SHA-256's own context: no allocation and no algorithm fetch a call */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
+#include <openssl/sha.h>
 
 #include "qbsync_item.h"
 #include "qbsync_yajl.h"
@@ -604,7 +607,7 @@ qbsync_item_digest_id(const char *event_id, size_t id_len,
 {
     int                ok;
     size_t             i, n, op_len;
-    EVP_MD_CTX        *sha256;
+    SHA256_CTX         sha256;
     unsigned char      byte, digest[QBSYNC_ITEM_SHA256_LEN];
     static const char  digits[] = "0123456789abcdef";
 
@@ -614,21 +617,14 @@ qbsync_item_digest_id(const char *event_id, size_t id_len,
         }
     }
 
-    sha256 = EVP_MD_CTX_new();
-    if (sha256 == NULL) {
-        return 0;
-    }
-
     /* the NULs keep ("ab", "c") and ("a", "bc") apart */
-    ok = EVP_DigestInit_ex(sha256, EVP_sha256(), NULL)
-         && EVP_DigestUpdate(sha256, event_id, id_len)
-         && EVP_DigestUpdate(sha256, "", 1)
-         && EVP_DigestUpdate(sha256, operation, op_len)
-         && EVP_DigestUpdate(sha256, "", 1)
-         && EVP_DigestUpdate(sha256, body, body_len)
-         && EVP_DigestFinal_ex(sha256, digest, NULL);
-
-    EVP_MD_CTX_free(sha256);
+    ok = SHA256_Init(&sha256)
+         && SHA256_Update(&sha256, event_id, id_len)
+         && SHA256_Update(&sha256, "", 1)
+         && SHA256_Update(&sha256, operation, op_len)
+         && SHA256_Update(&sha256, "", 1)
+         && SHA256_Update(&sha256, body, body_len)
+         && SHA256_Final(digest, &sha256);
 
     if (!ok) {
         return 0;

@@ -111,9 +111,10 @@ __DATA__
 
 
 === TEST 6: out of budget: the wait that would pass it is not taken
-1 s of the 1.5 s budget goes on the first wait; the next one (2 s) would
-end past it, so the event goes back to Stripe after two tries.
---- retry: qbsync_retry attempts=5 base=1s max=2s budget=1500ms;
+1 s of the 2.5 s budget goes on the first wait; the next one (2 s) would
+end past it, so the event goes back to Stripe after two tries.  The 1.5 s
+left for the first try and its token refresh is room for valgrind.
+--- retry: qbsync_retry attempts=5 base=1s max=2s budget=2500ms;
 --- fault: (count => 5)
 --- error_code eval
 [200, 200, 503, 200]
