@@ -27,6 +27,12 @@ typedef struct {
 } ngx_http_qbsync_outcome_t;
 
 
+/* what the parse's id hook needs to look the event up */
+typedef struct {
+    ngx_http_request_t          *request;
+    ngx_http_qbsync_loc_conf_t  *conf;
+    ngx_http_qbsync_ctx_t       *ctx;
+} ngx_http_qbsync_seen_t;
 
 
 static ngx_int_t ngx_http_qbsync_gate_prepare_answers(void);
@@ -43,9 +49,7 @@ static void ngx_http_qbsync_gate_body_handler(ngx_http_request_t *r);
 static ngx_http_qbsync_outcome_e ngx_http_qbsync_check_body(
     ngx_http_request_t *r, ngx_http_qbsync_loc_conf_t *qlcf,
     ngx_http_qbsync_ctx_t *ctx, qbsync_event_t *event);
-static ngx_uint_t ngx_http_qbsync_seen(ngx_http_request_t *r,
-    ngx_http_qbsync_loc_conf_t *qlcf, ngx_http_qbsync_ctx_t *ctx,
-    qbsync_chunk_t *chunks, size_t nchunks, qbsync_event_t *event);
+static int ngx_http_qbsync_seen(void *data, qbsync_event_t *event);
 static ngx_http_qbsync_outcome_e ngx_http_qbsync_acquire(
     ngx_http_request_t *r, ngx_http_qbsync_loc_conf_t *qlcf,
     ngx_http_qbsync_ctx_t *ctx, time_t *retry_after);
@@ -754,6 +758,7 @@ ngx_http_qbsync_check_body(ngx_http_request_t *r,
     qbsync_chunk_t          *chunks;
     qbsync_event_rc_t        erc;
     qbsync_signature_rc_t    src;
+    ngx_http_qbsync_seen_t   seen;
 
     event->message[0] = '\0';
 
@@ -782,26 +787,25 @@ ngx_http_qbsync_check_body(ngx_http_request_t *r,
         return NGX_HTTP_QBSYNC_INTERNAL_ERROR;
     }
 
-    started = ngx_http_qbsync_now_us();
+    seen.request = r;
+    seen.conf = qlcf;
+    seen.ctx = ctx;
 
-    if (ngx_http_qbsync_seen(r, qlcf, ctx, chunks, nchunks, event)) {
-        ngx_http_qbsync_gate_stage(r, qlcf, NGX_HTTP_QBSYNC_STAGE_DEDUPE,
-                                   started);
-        return NGX_HTTP_QBSYNC_DUPLICATE;
+    if (ctx->tree
+        && qbsync_stripe_tree_init(ctx->tree, &ctx->tree_allocator) != 0)
+    {
+        return NGX_HTTP_QBSYNC_INTERNAL_ERROR;
     }
 
     started = ngx_http_qbsync_now_us();
 
-    if (ctx->tree == NULL) {
-        erc = qbsync_event_parse(chunks, nchunks, event);
+    erc = qbsync_event_parse_tree(chunks, nchunks, event, ctx->tree,
+                                  ngx_http_qbsync_seen, &seen);
 
-    } else if (qbsync_stripe_tree_init(ctx->tree, &ctx->tree_allocator)
-               != 0)
-    {
-        return NGX_HTTP_QBSYNC_INTERNAL_ERROR;
-
-    } else {
-        erc = qbsync_event_parse_tree(chunks, nchunks, event, ctx->tree);
+    if (erc == QBSYNC_EVENT_SEEN) {
+        ngx_http_qbsync_gate_stage(r, qlcf, NGX_HTTP_QBSYNC_STAGE_DEDUPE,
+                                   started);
+        return NGX_HTTP_QBSYNC_DUPLICATE;
     }
 
     ngx_http_qbsync_gate_stage(r, qlcf, NGX_HTTP_QBSYNC_STAGE_PARSE, started);
@@ -840,32 +844,30 @@ ngx_http_qbsync_check_body(ngx_http_request_t *r,
 
 
 /*
- * A redelivery of an event already handled is answered on its id alone:
- * the body is signed, so it is Stripe's, and it was validated when it
- * first came.  yajl reads only up to the top-level "id", which Stripe
- * writes first, instead of the whole event.
+ * Told the event's id as the parse reads it: a redelivery of an event
+ * already handled is answered on its id alone, and the rest of the body
+ * is never parsed (see qbsync_event_parse_tree()).
  */
 
-static ngx_uint_t
-ngx_http_qbsync_seen(ngx_http_request_t *r, ngx_http_qbsync_loc_conf_t *qlcf,
-    ngx_http_qbsync_ctx_t *ctx, qbsync_chunk_t *chunks, size_t nchunks,
-    qbsync_event_t *event)
+static int
+ngx_http_qbsync_seen(void *data, qbsync_event_t *event)
 {
+    ngx_http_qbsync_seen_t *seen = data;
+
     u_char                 *p;
     size_t                  type_len;
     ngx_uint_t              action;
+    ngx_http_qbsync_ctx_t  *ctx;
     ngx_http_qbsync_key_t   key;
 
-    if (qbsync_event_peek_id(chunks, nchunks, event) != QBSYNC_EVENT_OK) {
-        return 0;
-    }
+    ctx = seen->ctx;
 
     ngx_memzero(&key, sizeof(ngx_http_qbsync_key_t));
-    key.ns = qlcf->endpoint;
+    key.ns = seen->conf->endpoint;
     key.id.data = (u_char *) event->id;
     key.id.len = event->id_len;
 
-    if (ngx_http_qbsync_key_peek(qlcf->shm_zone, &key, &action,
+    if (ngx_http_qbsync_key_peek(seen->conf->shm_zone, &key, &action,
                                  (u_char *) event->type,
                                  QBSYNC_EVENT_TYPE_MAX, &type_len)
         != NGX_OK)
@@ -873,7 +875,7 @@ ngx_http_qbsync_seen(ngx_http_request_t *r, ngx_http_qbsync_loc_conf_t *qlcf,
         return 0;
     }
 
-    p = ngx_pnalloc(r->pool, event->id_len + type_len);
+    p = ngx_pnalloc(seen->request->pool, event->id_len + type_len);
     if (p == NULL) {
         return 0;
     }

@@ -68,6 +68,10 @@ typedef struct {
 
     /* a tree built in the same pass, or NULL */
     qbsync_yajl_some_t    *tree;
+
+    qbsync_event_seen_pt   seen;
+    void                  *seen_data;
+    unsigned               stopped:1;
 } qbsync_event_ctx_t;
 
 
@@ -132,13 +136,14 @@ qbsync_event_rc_t
 qbsync_event_parse(const qbsync_chunk_t *body, size_t nchunks,
     qbsync_event_t *event)
 {
-    return qbsync_event_parse_tree(body, nchunks, event, NULL);
+    return qbsync_event_parse_tree(body, nchunks, event, NULL, NULL, NULL);
 }
 
 
 qbsync_event_rc_t
 qbsync_event_parse_tree(const qbsync_chunk_t *body, size_t nchunks,
-    qbsync_event_t *event, qbsync_yajl_some_t *tree)
+    qbsync_event_t *event, qbsync_yajl_some_t *tree,
+    qbsync_event_seen_pt seen, void *data)
 {
     size_t              i, total;
     yajl_status         status;
@@ -164,6 +169,8 @@ qbsync_event_parse_tree(const qbsync_chunk_t *body, size_t nchunks,
     ctx.event = event;
     ctx.current = QBSYNC_EVENT_NFIELDS;
     ctx.tree = tree;
+    ctx.seen = seen;
+    ctx.seen_data = data;
 
     /*
      * yajl's defaults are what we want: UTF-8 validation on, no comments,
@@ -181,7 +188,10 @@ qbsync_event_parse_tree(const qbsync_chunk_t *body, size_t nchunks,
         status = yajl_complete_parse(yajl);
     }
 
-    if (status == yajl_status_ok) {
+    if (ctx.stopped) {
+        rc = QBSYNC_EVENT_SEEN;
+
+    } else if (status == yajl_status_ok) {
         rc = qbsync_event_check(&ctx);
 
     } else {
@@ -274,7 +284,8 @@ qbsync_event_string(void *data, const unsigned char *value, size_t len)
                                    ctx->tree, value, len));
     }
 
-    return 1;
+    /* only the id, a string, can stop the parse */
+    return !ctx->stopped;
 }
 
 
@@ -446,6 +457,13 @@ qbsync_event_value(qbsync_event_ctx_t *ctx, qbsync_event_value_e kind,
 
     case QBSYNC_EVENT_FIELD_ID:
         error = qbsync_event_check_id(ctx->event, kind, value, len);
+
+        if (error == NULL && ctx->seen
+            && ctx->seen(ctx->seen_data, ctx->event))
+        {
+            ctx->stopped = 1;
+        }
+
         break;
 
     case QBSYNC_EVENT_FIELD_TYPE:
@@ -539,140 +557,6 @@ qbsync_event_check_created(qbsync_event_t *event, qbsync_event_value_e kind,
     }
 
     return NULL;
-}
-
-
-/* what qbsync_event_peek_id() needs to know while yajl reads */
-typedef struct {
-    qbsync_event_t  *event;
-    unsigned         depth;
-    unsigned         at_id:1;
-    unsigned         found:1;
-} qbsync_event_peek_t;
-
-
-static int
-qbsync_event_peek_other(void *data)
-{
-    qbsync_event_peek_t *peek = data;
-
-    /* a top-level "id" that is no string: no id to peek at */
-    return !peek->at_id;
-}
-
-
-static int
-qbsync_event_peek_scalar(void *data, const char *value, size_t len)
-{
-    (void) value;
-    (void) len;
-
-    return qbsync_event_peek_other(data);
-}
-
-
-static int
-qbsync_event_peek_boolean(void *data, int value)
-{
-    (void) value;
-
-    return qbsync_event_peek_other(data);
-}
-
-
-static int
-qbsync_event_peek_string(void *data, const unsigned char *value, size_t len)
-{
-    qbsync_event_peek_t *peek = data;
-
-    if (!peek->at_id) {
-        return 1;
-    }
-
-    peek->found = (qbsync_event_check_id(peek->event,
-                                         QBSYNC_EVENT_VALUE_STRING, value,
-                                         len)
-                   == NULL);
-
-    /* found or not, the parse has nothing more to say */
-    return 0;
-}
-
-
-static int
-qbsync_event_peek_start(void *data)
-{
-    qbsync_event_peek_t *peek = data;
-
-    if (peek->at_id) {
-        return 0;
-    }
-
-    peek->depth++;
-
-    return 1;
-}
-
-
-static int
-qbsync_event_peek_end(void *data)
-{
-    qbsync_event_peek_t *peek = data;
-
-    peek->depth--;
-
-    return 1;
-}
-
-
-static int
-qbsync_event_peek_key(void *data, const unsigned char *key, size_t len)
-{
-    qbsync_event_peek_t *peek = data;
-
-    peek->at_id = (peek->depth == 1 && len == 2 && key[0] == 'i'
-                   && key[1] == 'd');
-
-    return 1;
-}
-
-
-static const yajl_callbacks  qbsync_event_peek_callbacks = {
-    qbsync_event_peek_other,
-    qbsync_event_peek_boolean,
-    NULL,
-    NULL,
-    qbsync_event_peek_scalar,
-    qbsync_event_peek_string,
-    qbsync_event_peek_start,
-    qbsync_event_peek_key,
-    qbsync_event_peek_end,
-    qbsync_event_peek_start,
-    qbsync_event_peek_end
-};
-
-
-qbsync_event_rc_t
-qbsync_event_peek_id(const qbsync_chunk_t *body, size_t nchunks,
-    qbsync_event_t *event)
-{
-    yajl_handle          yajl;
-    qbsync_event_peek_t  peek;
-
-    memset(&peek, 0, sizeof(qbsync_event_peek_t));
-    peek.event = event;
-
-    yajl = yajl_alloc(&qbsync_event_peek_callbacks, NULL, &peek);
-    if (yajl == NULL) {
-        return QBSYNC_EVENT_ERROR;
-    }
-
-    /* the callbacks cancel once they know: the status says nothing more */
-    (void) qbsync_event_feed(yajl, body, nchunks);
-
-    yajl_free(yajl);
-
-    return peek.found ? QBSYNC_EVENT_OK : QBSYNC_EVENT_INVALID;
 }
 
 

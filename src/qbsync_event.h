@@ -25,7 +25,8 @@ typedef enum {
     QBSYNC_EVENT_OK = 0,
     QBSYNC_EVENT_INVALID_JSON,
     QBSYNC_EVENT_INVALID,
-    QBSYNC_EVENT_ERROR
+    QBSYNC_EVENT_ERROR,
+    QBSYNC_EVENT_SEEN
 } qbsync_event_rc_t;
 
 
@@ -42,6 +43,13 @@ typedef struct {
 
 
 /*
+ * Told the top-level "id" as soon as it is read and valid (Stripe writes it
+ * first); nonzero stops the parse there, with QBSYNC_EVENT_SEEN.
+ */
+typedef int (*qbsync_event_seen_pt)(void *data, qbsync_event_t *event);
+
+
+/*
  * Streams the body through yajl and checks the members we use: "id"
  * (evt_...), "type", "created" (an integer), "data" and "data.object"
  * (objects).  INVALID_JSON and INVALID leave the reason in
@@ -52,23 +60,17 @@ qbsync_event_rc_t qbsync_event_parse(const qbsync_chunk_t *body,
     size_t nchunks, qbsync_event_t *event);
 
 /*
- * The same, and in the same pass of yajl the body's tree into tree, set
- * up by qbsync_yajl_some_init(): a webhook that syncs the event reads it
- * once.  The event's verdict does not depend on the tree's; ask
- * qbsync_yajl_some_tree() for that.
+ * The same, and in the same pass of yajl the body's tree into tree (NULL
+ * for none), set up by qbsync_yajl_some_init(): a webhook that syncs the
+ * event reads it once.  The event's verdict does not depend on the tree's;
+ * ask qbsync_yajl_some_tree() for that.  seen (NULL for none) is told the
+ * id: a redelivery of an event already handled is answered on its id
+ * alone, the body being signed, so authentic, and checked when it first
+ * came.
  */
 qbsync_event_rc_t qbsync_event_parse_tree(const qbsync_chunk_t *body,
-    size_t nchunks, qbsync_event_t *event, qbsync_yajl_some_t *tree);
-
-/*
- * The top-level "id" of a body that is signed, so authentic, read with
- * yajl as far as needed and no further: Stripe writes it first.  OK puts
- * it in event->id, a valid evt_ id; anything else (no such member before
- * the end, JSON broken before it, an id that is no evt_ id) is
- * INVALID, and only qbsync_event_parse() tells why.
- */
-qbsync_event_rc_t qbsync_event_peek_id(const qbsync_chunk_t *body,
-    size_t nchunks, qbsync_event_t *event);
+    size_t nchunks, qbsync_event_t *event, qbsync_yajl_some_t *tree,
+    qbsync_event_seen_pt seen, void *data);
 
 
 #endif /* _QBSYNC_EVENT_H_INCLUDED_ */

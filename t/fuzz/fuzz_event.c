@@ -94,7 +94,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (qbsync_yajl_some_init(&some, 8, fuzz_event_keep, &arena.allocator)
         != 0
-        || qbsync_event_parse_tree(chunks, n, &event, &some) != rc
+        || qbsync_event_parse_tree(chunks, n, &event, &some, NULL, NULL)
+           != rc
         || memcmp(&event, &expected, sizeof(qbsync_event_t)) != 0)
     {
         abort();

@@ -528,52 +528,92 @@ test_deep(void)
 }
 
 
+/* the ids the hook was told, and what it answers */
+static char  seen_id[QBSYNC_EVENT_ID_MAX + 1];
+static int   seen_calls;
+static int   seen_answer;
+
+
+static int
+seen(void *data, qbsync_event_t *e)
+{
+    (void) data;
+
+    memcpy(seen_id, e->id, e->id_len + 1);
+    seen_calls++;
+
+    return seen_answer;
+}
+
+
+static qbsync_event_rc_t
+peek_chunks(const qbsync_chunk_t *chunks, size_t n)
+{
+    memset(&event, 0, sizeof(event));
+    seen_id[0] = '\0';
+    seen_calls = 0;
+
+    return qbsync_event_parse_tree(chunks, n, &event, NULL, seen, NULL);
+}
+
+
 static qbsync_event_rc_t
 peek(const char *json)
 {
     qbsync_chunk_t  chunk;
 
-    memset(&event, 0, sizeof(event));
     chunk.data = (const unsigned char *) json;
     chunk.len = strlen(json);
 
-    return qbsync_event_peek_id(&chunk, 1, &event);
+    return peek_chunks(&chunk, 1);
 }
 
 
 static void
 peeks(const char *json, const char *id)
 {
-    if (is_int(peek(json), QBSYNC_EVENT_OK, tap_name("peek ", json))) {
-        is_str(event.id, id, "  the top-level id");
+    if (is_int(peek(json), QBSYNC_EVENT_SEEN, tap_name("seen ", json))) {
+        is_str(seen_id, id, "  the top-level id, told once");
+        is_int(seen_calls, 1, "  once");
     }
 }
 
 
 static void
-test_peek_id(void)
+not_told(const char *json, qbsync_event_rc_t rc, const char *name)
+{
+    ok(peek(json) == rc && seen_calls == 0, name);
+}
+
+
+static void
+test_seen(void)
 {
     size_t          i;
     qbsync_chunk_t  chunks[3];
     const char     *split = "{\"id\":\"evt_1Split\",\"type\":" TYPE "}";
 
+    seen_answer = 1;
+
+    /* the parse stops at the id: what follows is never read */
     peeks("{\"id\":\"evt_1Q\",\"type\":\"x\"", "evt_1Q");
     peeks("{\"data\":{\"object\":{\"id\":\"prod_1\"}},\"list\":[{\"id\":1}],"
           "\"id\":\"evt_2\"}", "evt_2");
     peeks(" {\n  \"id\": \"evt_3\" }", "evt_3");
+    peeks("{\"id\":\"evt_4\",\"type\":tru", "evt_4");
 
-    ok(peek("{\"id\":1}") == QBSYNC_EVENT_INVALID, "an id that is a number");
-    ok(peek("{\"id\":{\"id\":\"evt_1\"}}") == QBSYNC_EVENT_INVALID,
-       "an id that is an object");
-    ok(peek("{\"id\":\"prod_1\"}") == QBSYNC_EVENT_INVALID,
-       "an id without evt_");
-    ok(peek("{\"type\":\"x\"}") == QBSYNC_EVENT_INVALID, "no id at all");
-    ok(peek("{\"data\":{\"id\":\"evt_9\"}}") == QBSYNC_EVENT_INVALID,
-       "a nested id is not the event's");
-    ok(peek("{\"a\":tru, \"id\":\"evt_1\"}") == QBSYNC_EVENT_INVALID,
-       "JSON broken before the id");
-    ok(peek("[\"id\",\"evt_1\"]") == QBSYNC_EVENT_INVALID, "an array");
-    ok(peek("") == QBSYNC_EVENT_INVALID, "nothing");
+    not_told("{\"id\":1}", QBSYNC_EVENT_INVALID, "an id that is a number");
+    not_told("{\"id\":{\"id\":\"evt_1\"}}", QBSYNC_EVENT_INVALID,
+             "an id that is an object");
+    not_told("{\"id\":\"prod_1\"}", QBSYNC_EVENT_INVALID,
+             "an id without evt_");
+    not_told("{\"type\":\"x\"}", QBSYNC_EVENT_INVALID, "no id at all");
+    not_told("{\"data\":{\"id\":\"evt_9\"}}", QBSYNC_EVENT_INVALID,
+             "a nested id is not the event's");
+    not_told("{\"a\":tru, \"id\":\"evt_1\"}", QBSYNC_EVENT_INVALID_JSON,
+             "JSON broken before the id");
+    not_told("[\"id\",\"evt_1\"]", QBSYNC_EVENT_INVALID, "an array");
+    not_told("", QBSYNC_EVENT_INVALID_JSON, "nothing");
 
     /* the id cut across the body's pieces */
     for (i = 0; i < 3; i++) {
@@ -581,8 +621,17 @@ test_peek_id(void)
         chunks[i].len = (i < 2) ? 6 : strlen(split) - 12;
     }
 
-    ok(qbsync_event_peek_id(chunks, 3, &event) == QBSYNC_EVENT_OK
-       && strcmp(event.id, "evt_1Split") == 0, "an id cut in three pieces");
+    ok(peek_chunks(chunks, 3) == QBSYNC_EVENT_SEEN
+       && strcmp(seen_id, "evt_1Split") == 0, "an id cut in three pieces");
+
+    /* a first delivery: told, then the whole event is checked */
+    seen_answer = 0;
+
+    ok(peek(EVENT(ID, TYPE, CREATED, DATA)) == QBSYNC_EVENT_OK
+       && seen_calls == 1 && strcmp(event.type, "product.updated") == 0,
+       "not seen: the parse goes on to the end");
+    ok(peek(EVENT(ID, TYPE, CREATED, "[]")) == QBSYNC_EVENT_INVALID
+       && seen_calls == 1, "not seen, then invalid: refused as before");
 }
 
 
@@ -614,7 +663,7 @@ parse_tree(const unsigned char *json, size_t len, size_t pieces,
         at += chunks[i].len;
     }
 
-    rc = qbsync_event_parse_tree(chunks, pieces, &event, &some);
+    rc = qbsync_event_parse_tree(chunks, pieces, &event, &some, NULL, NULL);
     *tree_rc = qbsync_yajl_some_tree(&some, tree, problem);
 
     return rc;
@@ -717,7 +766,7 @@ main(void)
     test_order();
     test_skipped();
     test_deep();
-    test_peek_id();
+    test_seen();
     test_tree();
 
     return done();
