@@ -174,7 +174,7 @@ qbsync_event_parse_tree(const qbsync_chunk_t *body, size_t nchunks,
 
     /*
      * yajl's defaults are what we want: UTF-8 validation on, no comments,
-     * one value and no trailing garbage.  Callbacks never cancel, so a
+     * one value and no trailing garbage.  Only the seen hook cancels, so a
      * body that is not an event is still checked to be JSON throughout.
      */
     yajl = yajl_alloc(&qbsync_event_callbacks, NULL, &ctx);

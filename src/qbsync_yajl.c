@@ -257,9 +257,6 @@ qbsync_yajl_scan(const unsigned char *json, size_t len, size_t depth_max)
 }
 
 
-/* An open object or array of qbsync_yajl_parse_some(). */
-
-
 static int qbsync_yajl_some_null(void *data);
 static int qbsync_yajl_some_boolean(void *data, int value);
 static int qbsync_yajl_some_number(void *data, const char *number,

@@ -66,6 +66,7 @@ qbsync_yajl_rc_t qbsync_yajl_parse_some(const unsigned char *json,
  * tree: the driver passes each of its callbacks on to these until one
  * returns 0, then sets failed and passes nothing more.
  */
+/* an open object or array of the tree being built */
 typedef struct {
     yajl_val   node;
     size_t     size;    /* room in its arrays */
