@@ -27,14 +27,6 @@ typedef struct {
 } ngx_http_qbsync_outcome_t;
 
 
-/* what the parse's id hook needs to look the event up */
-typedef struct {
-    ngx_http_request_t          *request;
-    ngx_http_qbsync_loc_conf_t  *conf;
-    ngx_http_qbsync_ctx_t       *ctx;
-} ngx_http_qbsync_seen_t;
-
-
 static ngx_int_t ngx_http_qbsync_gate_prepare_answers(void);
 static void ngx_http_qbsync_cleanup(void *data);
 static void ngx_http_qbsync_trace_start(ngx_http_request_t *r,
@@ -758,7 +750,6 @@ ngx_http_qbsync_check_body(ngx_http_request_t *r,
     qbsync_chunk_t          *chunks;
     qbsync_event_rc_t        erc;
     qbsync_signature_rc_t    src;
-    ngx_http_qbsync_seen_t   seen;
 
     event->message[0] = '\0';
 
@@ -787,10 +778,6 @@ ngx_http_qbsync_check_body(ngx_http_request_t *r,
         return NGX_HTTP_QBSYNC_INTERNAL_ERROR;
     }
 
-    seen.request = r;
-    seen.conf = qlcf;
-    seen.ctx = ctx;
-
     if (ctx->tree
         && qbsync_stripe_tree_init(ctx->tree, &ctx->tree_allocator) != 0)
     {
@@ -800,7 +787,7 @@ ngx_http_qbsync_check_body(ngx_http_request_t *r,
     started = ngx_http_qbsync_now_us();
 
     erc = qbsync_event_parse_tree(chunks, nchunks, event, ctx->tree,
-                                  ngx_http_qbsync_seen, &seen);
+                                  ngx_http_qbsync_seen, r);
 
     if (erc == QBSYNC_EVENT_SEEN) {
         ngx_http_qbsync_gate_stage(r, qlcf, NGX_HTTP_QBSYNC_STAGE_DEDUPE,
@@ -852,22 +839,24 @@ ngx_http_qbsync_check_body(ngx_http_request_t *r,
 static int
 ngx_http_qbsync_seen(void *data, qbsync_event_t *event)
 {
-    ngx_http_qbsync_seen_t *seen = data;
+    ngx_http_request_t *r = data;
 
-    u_char                 *p;
-    size_t                  type_len;
-    ngx_uint_t              action;
-    ngx_http_qbsync_ctx_t  *ctx;
-    ngx_http_qbsync_key_t   key;
+    u_char                      *p;
+    size_t                       type_len;
+    ngx_uint_t                   action;
+    ngx_http_qbsync_ctx_t       *ctx;
+    ngx_http_qbsync_key_t        key;
+    ngx_http_qbsync_loc_conf_t  *qlcf;
 
-    ctx = seen->ctx;
+    ctx = ngx_http_qbsync_get_ctx(r);
+    qlcf = ngx_http_get_module_loc_conf(r, ngx_http_qbsync_module);
 
     ngx_memzero(&key, sizeof(ngx_http_qbsync_key_t));
-    key.ns = seen->conf->endpoint;
+    key.ns = qlcf->endpoint;
     key.id.data = (u_char *) event->id;
     key.id.len = event->id_len;
 
-    if (ngx_http_qbsync_key_peek(seen->conf->shm_zone, &key, &action,
+    if (ngx_http_qbsync_key_peek(qlcf->shm_zone, &key, &action,
                                  (u_char *) event->type,
                                  QBSYNC_EVENT_TYPE_MAX, &type_len)
         != NGX_OK)
@@ -875,7 +864,7 @@ ngx_http_qbsync_seen(void *data, qbsync_event_t *event)
         return 0;
     }
 
-    p = ngx_pnalloc(seen->request->pool, event->id_len + type_len);
+    p = ngx_pnalloc(r->pool, event->id_len + type_len);
     if (p == NULL) {
         return 0;
     }

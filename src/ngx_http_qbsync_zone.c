@@ -107,8 +107,9 @@ static void ngx_http_qbsync_rbtree_insert_value(ngx_rbtree_node_t *temp,
 static ngx_int_t ngx_http_qbsync_node_cmp(uint32_t ns, u_char *key,
     size_t len, ngx_http_qbsync_node_t *qn);
 static uint32_t ngx_http_qbsync_hash(uint32_t ns, ngx_str_t *key);
-static ngx_uint_t ngx_http_qbsync_in_zone(ngx_http_qbsync_zone_t *zone,
-    ngx_http_qbsync_node_t *qn, size_t len);
+static ngx_uint_t ngx_http_qbsync_still(ngx_http_qbsync_zone_t *zone,
+    ngx_http_qbsync_node_t *qn, uint64_t ticket, uint32_t ns,
+    ngx_str_t *key);
 static ngx_http_qbsync_node_t *ngx_http_qbsync_held(
     ngx_http_qbsync_zone_t *zone, ngx_http_qbsync_key_t *key);
 static void ngx_http_qbsync_hint(ngx_http_qbsync_zone_t *zone, uint32_t hash,
@@ -1115,32 +1116,34 @@ ngx_http_qbsync_hash(uint32_t ns, ngx_str_t *key)
 
 
 /*
- * The in-flight node a request acquired, found where acquire() left it
- * rather than by a walk down the tree.  Its ticket, unique in the zone's
- * life, tells whether it is still that key: the node's memory may since
- * have been freed (lease expired) and reused, but it stays in the zone.
- * Under the lock.
- */
-/*
- * Whether a node of that key length at qn would lie within the zone: a
- * worker's remembered pointer may be from before a reload that moved it.
+ * Whether qn, remembered with its ticket, is still the live node of that
+ * key.  A remembered pointer may be from before a reload that moved the
+ * zone, or to a node since deleted (its ticket cleared) or its memory
+ * reused: it is read only once it is known to lie within the zone.
  */
 static ngx_uint_t
-ngx_http_qbsync_in_zone(ngx_http_qbsync_zone_t *zone,
-    ngx_http_qbsync_node_t *qn, size_t len)
+ngx_http_qbsync_still(ngx_http_qbsync_zone_t *zone,
+    ngx_http_qbsync_node_t *qn, uint64_t ticket, uint32_t ns,
+    ngx_str_t *key)
 {
     u_char  *p;
 
     p = (u_char *) qn;
 
-    return p != NULL
+    return ticket != 0
            && p > (u_char *) zone->shpool
            && p < zone->shpool->end
            && (size_t) (zone->shpool->end - p)
-              >= offsetof(ngx_http_qbsync_node_t, data) + len;
+              >= offsetof(ngx_http_qbsync_node_t, data) + key->len
+           && qn->ticket == ticket
+           && ngx_http_qbsync_node_cmp(ns, key->data, key->len, qn) == 0;
 }
 
 
+/*
+ * The in-flight node a request acquired, found where acquire() left it
+ * rather than by a walk down the tree.  Under the lock.
+ */
 static ngx_http_qbsync_node_t *
 ngx_http_qbsync_held(ngx_http_qbsync_zone_t *zone,
     ngx_http_qbsync_key_t *key)
@@ -1149,14 +1152,8 @@ ngx_http_qbsync_held(ngx_http_qbsync_zone_t *zone,
 
     qn = key->node;
 
-    if (qn == NULL || !ngx_http_qbsync_in_zone(zone, qn, key->id.len)) {
-        return NULL;
-    }
-
-    if (qn->ticket != key->ticket
-        || qn->kind != NGX_HTTP_QBSYNC_KEY_INFLIGHT
-        || ngx_http_qbsync_node_cmp(key->ns, key->id.data, key->id.len, qn)
-           != 0)
+    if (!ngx_http_qbsync_still(zone, qn, key->ticket, key->ns, &key->id)
+        || qn->kind != NGX_HTTP_QBSYNC_KEY_INFLIGHT)
     {
         return NULL;
     }
@@ -1184,9 +1181,7 @@ ngx_http_qbsync_lookup(ngx_http_qbsync_zone_t *zone, uint32_t hash,
     qn = hint->node;
 
     if (hint->zone == zone && hint->hash == hash
-        && ngx_http_qbsync_in_zone(zone, qn, key->len)
-        && qn->ticket == hint->ticket && qn->ticket != 0
-        && ngx_http_qbsync_node_cmp(ns, key->data, key->len, qn) == 0)
+        && ngx_http_qbsync_still(zone, qn, hint->ticket, ns, key))
     {
         return qn;
     }
